@@ -1,0 +1,5 @@
+"""`python -m migrator` runs the same CLI as the `mesh-migrator` console script."""
+
+from migrator.cli import main
+
+raise SystemExit(main())

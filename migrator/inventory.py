@@ -1,0 +1,633 @@
+"""The mesh as the repository declares it: versions with provenance, proxies, SPIRE, flags, resources.
+
+Rules never look at YAML; they look at this inventory.  Each extractor below knows one shape in
+which people keep Istio/SPIRE configuration in git (IstioOperator, Helm values, Argo CD
+Applications, Flux HelmReleases, kustomize, raw workloads, a `kubectl get -o yaml` List) and records
+what it found with the file and line it came from, so every finding and every pin can be traced back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from migrator.documents import Document, embedded_document
+from migrator.model import FlagSetting, InjectorTemplate, Pin, Proxy, Resource
+from migrator.versions import parse_revision, parse_tag
+
+ISTIO_CHARTS = {"base", "istiod", "gateway", "cni", "ztunnel", "istio-base", "istiod-remote", "istio-cni", "istio-ingress", "istio-egress"}
+SPIRE_CHARTS = {"spire", "spire-nested"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
+KEPT_KINDS = {"DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Role", "ClusterRole", "RoleBinding",
+              "ClusterRoleBinding", "ServiceAccount", "Namespace", "ClusterSPIFFEID"}
+#: istiod env vars that change what TLS clusters look like (domain.md, "The 1.21 default change")
+TRACKED_FLAGS = {"VERIFY_CERTIFICATE_AT_CLIENT", "VERIFY_CERT_AT_CLIENT", "ENABLE_AUTO_SNI", "ENABLE_NATIVE_SIDECARS",
+                 "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG"}
+LEGACY_REGISTRIES = ("gcr.io/istio-release", "istio-release.storage.googleapis.com")
+SPIRE_SOCKET_DIRS = ("/run/spire", "/var/run/spire", "spire-agent", "agent-sockets")
+_ISTIO_IMAGE = re.compile(r"(?:^|/)(?:istio|istio-release|istio-testing)/(pilot|proxyv2|install-cni|ztunnel)(?::([^@\s]+))?")
+_SPIRE_IMAGE = re.compile(r"spiffe/(spire-server|spire-agent)(?::([^@\s]+))?")
+
+
+@dataclass(frozen=True)
+class RegistryRef:
+    """A chart repository or image registry reference (used for the 1.31 registry move)."""
+
+    url: str
+    path: str
+    line: int
+    via: str
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class ChartImageOverride:
+    """A SPIRE chart pin and an explicit image tag override in its values (they must agree)."""
+
+    chart_version: str
+    component: str  # spire-server | spire-agent
+    tag: str
+    path: str
+    line: int
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Region:
+    """Lines of a file covered by a suppression (inline comment or resource annotation)."""
+
+    path: str
+    start: int
+    end: int
+    rules: tuple[str, ...]
+    how: str
+    reason: str
+
+
+@dataclass
+class Inventory:
+    """Everything the rules may ask about the repository."""
+
+    pins: list[Pin] = field(default_factory=list)
+    flags: list[FlagSetting] = field(default_factory=list)
+    templates: list[InjectorTemplate] = field(default_factory=list)
+    proxies: list[Proxy] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    registries: list[RegistryRef] = field(default_factory=list)
+    chart_overrides: list[ChartImageOverride] = field(default_factory=list)
+    injected_namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> label that injects
+    suppressions: list[Region] = field(default_factory=list)
+
+    def merge(self, other: "Inventory") -> None:
+        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions"):
+            getattr(self, name).extend(getattr(other, name))
+        self.injected_namespaces.update(other.injected_namespaces)
+
+
+# ---------------------------------------------------------------------------------------------
+# environments
+
+
+_ENV_DIRS = ("clusters", "environments", "envs", "env", "overlays", "stages")
+
+
+def env_of(path: str) -> str | None:
+    """The environment a file belongs to, from the usual GitOps layouts; None = shared by all."""
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in _ENV_DIRS and i + 1 < len(parts) - 1:
+            return parts[i + 1]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# a place values live: a document plus the key path of the values mapping inside it
+
+
+@dataclass
+class _Values:
+    doc: Document
+    base: tuple
+    data: dict
+    embedded: tuple = ()  # path of the YAML-in-a-string scalar in the outer document
+
+    def line(self, *sub: Any) -> int:
+        return self.doc.line_of(self.base + tuple(sub))
+
+    def get(self, *sub: Any) -> Any:
+        cur: Any = self.data
+        for s in sub:
+            if not isinstance(cur, dict) or s not in cur:
+                return None
+            cur = cur[s]
+        return cur
+
+
+class Collector:
+    """Turns documents into inventory facts; one instance per file so work can run in parallel."""
+
+    def __init__(self, path: str, text: str):
+        self.path = path
+        self.env = env_of(path)
+        self.text_lines = text.splitlines()
+        self.inv = Inventory()
+
+    # -- entry point ---------------------------------------------------------------------------
+    def add(self, doc: Document) -> None:
+        data = doc.data
+        if not isinstance(data, dict):
+            return
+        kind = doc.kind
+        self._suppressions(doc)
+        if kind == "IstioOperator":
+            self._istio_operator(doc)
+        elif kind in ("Application", "ApplicationSet") and "argoproj.io" in doc.api_version:
+            self._argo(doc)
+        elif kind == "HelmRelease":
+            self._flux(doc)
+        elif kind in ("HelmRepository", "OCIRepository"):
+            self._flux_repo(doc)
+        elif kind == "Kustomization" or (not kind and ("images" in data or "helmCharts" in data) and ("resources" in data or "bases" in data or "images" in data)):
+            self._kustomization(doc)
+        elif not kind and "dependencies" in data and "apiVersion" in data and "name" in data:
+            self._chart_yaml(doc)
+        elif not kind and not doc.api_version:
+            self._values_file(doc)
+        if kind in WORKLOAD_KINDS:
+            self._workload(doc)
+        if kind == "Namespace":
+            self._namespace(doc)
+        if kind in KEPT_KINDS or doc.api_version.split("/")[0].endswith("istio.io"):
+            self._keep(doc)
+
+    # -- suppressions ----------------------------------------------------------------------------
+    _IGNORE = re.compile(r"#\s*mesh-migrator:\s*ignore\[([A-Za-z0-9_, ]+)\]\s*(.*)")
+
+    def _suppressions(self, doc: Document) -> None:
+        """Inline `# mesh-migrator: ignore[ID] reason` comments and the `mesh-migrator.io/ignore` annotation."""
+        start = doc.node.start_mark.line + doc.line_offset  # 0-based
+        end = doc.node.end_mark.line + doc.line_offset
+        for i in range(max(0, start - 1), min(len(self.text_lines), end + 1)):
+            m = self._IGNORE.search(self.text_lines[i])
+            if not m:
+                continue
+            rules = tuple(r.strip().upper() for r in m.group(1).split(",") if r.strip())
+            line_text = self.text_lines[i].split("#", 1)[0].strip()
+            if i < start or (i == start and not line_text):
+                region = (start + 1, end + 1)  # above the resource: the whole resource
+            elif line_text:
+                region = (i + 1, i + 1)  # on a line: that line
+            else:
+                region = (i + 2, i + 2)  # alone on a line: the next line
+            self.inv.suppressions.append(Region(self.path, region[0], region[1], rules, "inline", m.group(2).strip()))
+        ann = doc.metadata.get("annotations") if isinstance(doc.metadata.get("annotations"), dict) else {}
+        value = ann.get("mesh-migrator.io/ignore") if ann else None
+        if value:
+            rules = tuple(r.strip().upper() for r in str(value).split(",") if r.strip())
+            reason = str(ann.get("mesh-migrator.io/ignore-reason", ""))
+            self.inv.suppressions.append(Region(self.path, start + 1, end + 1, rules, "annotation", reason))
+
+    # -- pins ------------------------------------------------------------------------------------
+    def _pin(self, product: str, raw: Any, doc: Document, key_path: tuple, source: str, component: str, embedded: tuple = ()) -> None:
+        tag = parse_tag(raw)
+        if tag is None:
+            return
+        self.inv.pins.append(Pin(product, str(tag.version), self.path, doc.line_of(key_path), source, component,
+                                 self.env, str(raw), doc.index, doc.base_path + key_path, embedded))
+
+    def _registry(self, url: Any, doc: Document, key_path: tuple, via: str) -> None:
+        if isinstance(url, str) and any(r in url for r in LEGACY_REGISTRIES):
+            self.inv.registries.append(RegistryRef(url, self.path, doc.line_of(key_path), via, self.env))
+
+    def _image(self, image: Any, doc: Document, key_path: tuple, where: str) -> None:
+        if not isinstance(image, str):
+            return
+        self._registry(image, doc, key_path, f"{where} image")
+        m = _ISTIO_IMAGE.search(image)
+        if m and m.group(2):
+            self._pin("istio", m.group(2), doc, key_path, f"{where} image {m.group(1)}", "proxy" if m.group(1) == "proxyv2" else m.group(1))
+        m = _SPIRE_IMAGE.search(image)
+        if m and m.group(2):
+            self._pin("spire", m.group(2), doc, key_path, f"{where} image {m.group(1)}", m.group(1).split("-")[1])
+
+    # -- IstioOperator ---------------------------------------------------------------------------
+    def _istio_operator(self, doc: Document) -> None:
+        spec = doc.data.get("spec") or {}
+        if not isinstance(spec, dict):
+            return
+        name = f"IstioOperator/{doc.namespace or 'istio-system'}/{doc.name}"
+        self._pin("istio", spec.get("tag"), doc, ("spec", "tag"), f"{name} spec.tag", "istiod")
+        self._registry(spec.get("hub"), doc, ("spec", "hub"), f"{name} spec.hub")
+        if "compatibilityVersion" in spec:
+            self._flag("compatibilityVersion", spec["compatibilityVersion"], doc, ("spec", "compatibilityVersion"), f"{name} spec.compatibilityVersion")
+        values = spec.get("values")
+        if isinstance(values, dict):
+            self._istio_values(_Values(doc, ("spec", "values"), values), "istiod", f"{name} spec.values")
+        components = spec.get("components") or {}
+        if not isinstance(components, dict):
+            return
+        pilot = components.get("pilot")
+        if isinstance(pilot, dict):
+            self._pin("istio", pilot.get("tag"), doc, ("spec", "components", "pilot", "tag"), f"{name} components.pilot.tag", "istiod")
+            env = (pilot.get("k8s") or {}).get("env") if isinstance(pilot.get("k8s"), dict) else None
+            self._env_list(env, doc, ("spec", "components", "pilot", "k8s", "env"), f"{name} components.pilot.k8s.env")
+        for group in ("ingressGateways", "egressGateways"):
+            for i, gw in enumerate(components.get(group) or []):
+                if isinstance(gw, dict) and gw.get("enabled", True) is not False:
+                    self._operator_gateway(doc, gw, ("spec", "components", group, i))
+
+    def _operator_gateway(self, doc: Document, gw: dict, path: tuple) -> None:
+        name = str(gw.get("name") or "istio-ingressgateway")
+        ns = str(gw.get("namespace") or doc.namespace or "istio-system")
+        labels = gw.get("label") if isinstance(gw.get("label"), dict) else {"istio": "ingressgateway" if "ingress" in path[2].lower() else "egressgateway", "app": name}
+        self._pin("istio", gw.get("tag"), doc, path + ("tag",), f"IstioOperator gateway {name} tag", "gateway")
+        spire, reason = False, ""
+        overlays = (gw.get("k8s") or {}).get("overlays") if isinstance(gw.get("k8s"), dict) else None
+        for overlay in overlays or []:
+            for patch in (overlay or {}).get("patches") or []:
+                if isinstance(patch, dict) and "workload-socket" in str(patch.get("path", "")) and _is_spire_volume(patch.get("value")):
+                    spire, reason = True, "IstioOperator overlay patches the workload-socket volume to csi.spiffe.io"
+        self.inv.proxies.append(Proxy(f"Deployment/{ns}/{name}", "gateway", ns, {str(k): str(v) for k, v in labels.items()}, f"{name}-service-account",
+                                      spire, reason, self.path, doc.line_of(path), env=self.env))
+
+    # -- Helm values -----------------------------------------------------------------------------
+    def _values_file(self, doc: Document) -> None:
+        """A bare values.yaml: decide from its keys (and name) which chart it configures."""
+        data = doc.data
+        v = _Values(doc, (), data)
+        if any(k in data for k in ("spire-server", "spire-agent")) or (isinstance(data.get("global"), dict) and "spire" in data["global"]):
+            self._spire_values(v, None)
+        elif "podAnnotations" in data and ("gateway" in self.path.lower() or "service" in data):
+            self._gateway_values(v, self._release_from_path(), "istio-system")
+        elif any(k in data for k in ("pilot", "sidecarInjectorWebhook", "meshConfig", "compatibilityVersion", "istiodRemote")) or (
+            isinstance(data.get("global"), dict) and ("istioNamespace" in data["global"] or "hub" in data["global"] or "tag" in data["global"])
+        ):
+            self._istio_values(v, "istiod", f"Helm values {self.path}")
+
+    def _release_from_path(self) -> str:
+        parts = [p for p in self.path.split("/")[:-1] if p not in ("values", "helm")]
+        return parts[-1] if parts else "istio-ingressgateway"
+
+    def _istio_values(self, v: _Values, chart: str, where: str) -> None:
+        g = v.get("global")
+        if isinstance(g, dict):
+            self._pin_values("istio", g.get("tag"), v, ("global", "tag"), f"{where} global.tag", chart)
+            self._registry_values(g.get("hub"), v, ("global", "hub"), f"{where} global.hub")
+        for key in ("tag",):
+            if chart == "istiod":
+                self._pin_values("istio", v.get(key), v, (key,), f"{where} {key}", chart)
+                pilot_tag = v.get("pilot", "tag")
+                self._pin_values("istio", pilot_tag, v, ("pilot", "tag"), f"{where} pilot.tag", chart)
+        if v.get("compatibilityVersion") is not None:
+            self._flag("compatibilityVersion", v.get("compatibilityVersion"), v.doc, v.base + ("compatibilityVersion",), f"{where} compatibilityVersion", v.embedded)
+        for env_path in (("pilot", "env"), ("env",)):
+            env = v.get(*env_path)
+            if isinstance(env, dict):
+                for name, value in env.items():
+                    if str(name) in TRACKED_FLAGS:
+                        self._flag(str(name), value, v.doc, v.base + env_path + (name,), f"{where} {'.'.join(env_path)}", v.embedded)
+        templates = v.get("sidecarInjectorWebhook", "templates")
+        if isinstance(templates, dict):
+            for name, body in templates.items():
+                text = body if isinstance(body, str) else str(body)
+                self.inv.templates.append(InjectorTemplate(
+                    str(name), _text_is_spire(text), bool(re.search(r"(?m)^\s*containers:", text)),
+                    bool(re.search(r"(?m)^\s*initContainers:", text)), self.path, v.line("sidecarInjectorWebhook", "templates", name), self.env))
+        pod_ann = v.get("podAnnotations")
+        if chart == "gateway" and isinstance(pod_ann, dict):
+            pass  # handled by _gateway_values
+
+    def _gateway_values(self, v: _Values, release: str, namespace: str) -> None:
+        """Istio `gateway` chart values: a gateway Deployment named after the release."""
+        ann = v.get("podAnnotations") if isinstance(v.get("podAnnotations"), dict) else {}
+        labels = v.get("labels") if isinstance(v.get("labels"), dict) else {"app": release, "istio": release.removeprefix("istio-")}
+        templates = _split_templates(ann.get("inject.istio.io/templates", "gateway"))
+        spire, reason, confidence = self._spire_by_templates(templates)
+        line = v.line("podAnnotations", "inject.istio.io/templates") if "inject.istio.io/templates" in ann else v.line()
+        self.inv.proxies.append(Proxy(f"Deployment/{namespace}/{release}", "gateway", namespace, {str(k): str(x) for k, x in labels.items()},
+                                      str(v.get("serviceAccount", "name") or release), spire, reason, self.path, line, confidence,
+                                      tuple(templates), {str(k): str(x) for k, x in ann.items()}, self.env))
+        self._pin_values("istio", v.get("global", "tag") if isinstance(v.get("global"), dict) else None, v, ("global", "tag"), f"gateway values {release} global.tag", "gateway")
+
+    def _spire_values(self, v: _Values, chart_version: str | None) -> None:
+        for comp in ("spire-server", "spire-agent"):
+            tag = v.get(comp, "image", "tag")
+            if tag:
+                self._pin_values("spire", tag, v, (comp, "image", "tag"), f"spire chart values {comp}.image.tag", comp.split("-")[1])
+                if chart_version:
+                    self.inv.chart_overrides.append(ChartImageOverride(chart_version, comp, str(tag), self.path, v.line(comp, "image", "tag"), self.env))
+
+    def _pin_values(self, product: str, raw: Any, v: _Values, sub: tuple, source: str, component: str) -> None:
+        tag = parse_tag(raw)
+        if tag is None:
+            return
+        self.inv.pins.append(Pin(product, str(tag.version), self.path, v.line(*sub), source, component, self.env, str(raw),
+                                 v.doc.index if not v.embedded else v.embedded[0], (v.doc.base_path + v.base + sub) if not v.embedded else sub, v.embedded[1:] if v.embedded else ()))
+
+    def _registry_values(self, url: Any, v: _Values, sub: tuple, via: str) -> None:
+        if isinstance(url, str) and any(r in url for r in LEGACY_REGISTRIES):
+            self.inv.registries.append(RegistryRef(url, self.path, v.line(*sub), via, self.env))
+
+    # -- flags -----------------------------------------------------------------------------------
+    def _flag(self, name: str, value: Any, doc: Document, key_path: tuple, via: str, embedded: tuple = ()) -> None:
+        text = value if isinstance(value, str) else ("true" if value is True else "false" if value is False else repr(value) if isinstance(value, float) else str(value))
+        self.inv.flags.append(FlagSetting(name, text, self.path, doc.line_of(key_path), via, self.env, doc.index, doc.base_path + key_path))
+
+    def _env_list(self, env: Any, doc: Document, path: tuple, via: str) -> None:
+        for i, item in enumerate(env or []):
+            if isinstance(item, dict) and str(item.get("name")) in TRACKED_FLAGS and "value" in item:
+                self._flag(str(item["name"]), item["value"], doc, path + (i, "name"), via)
+
+    # -- Argo CD / Flux / kustomize / Chart.yaml --------------------------------------------------
+    def _argo(self, doc: Document) -> None:
+        spec = doc.data.get("spec") or {}
+        base: tuple = ("spec",)
+        if doc.kind == "ApplicationSet":
+            spec = ((spec.get("template") or {}).get("spec")) or {}
+            base = ("spec", "template", "spec")
+        if not isinstance(spec, dict):
+            return
+        dest = spec.get("destination") if isinstance(spec.get("destination"), dict) else {}
+        namespace = str(dest.get("namespace") or "istio-system")
+        sources = [(base + ("source",), spec.get("source"))] + [(base + ("sources", i), s) for i, s in enumerate(spec.get("sources") or [])]
+        for path, src in sources:
+            if not isinstance(src, dict):
+                continue
+            repo = str(src.get("repoURL", ""))
+            chart = str(src.get("chart", "") or "")
+            self._registry(repo, doc, path + ("repoURL",), f"Argo CD Application {doc.name} repoURL")
+            helm = src.get("helm") if isinstance(src.get("helm"), dict) else {}
+            release = str(helm.get("releaseName") or doc.name)
+            values_list = self._argo_values(doc, path, helm)
+            kind = _chart_kind(chart, repo)
+            if kind == "istio":
+                self._pin("istio", src.get("targetRevision"), doc, path + ("targetRevision",), f"Argo CD Application {doc.name} ({chart}) targetRevision", chart)
+                for v in values_list:
+                    if chart == "gateway":
+                        self._gateway_values(v, release, namespace)
+                    else:
+                        self._istio_values(v, chart, f"Argo CD Application {doc.name} values")
+                for i, p in enumerate(helm.get("parameters") or []):
+                    if isinstance(p, dict):
+                        pname = str(p.get("name", ""))
+                        last = pname.split(".")[-1]
+                        if pname.startswith(("pilot.env.", "env.")) and last in TRACKED_FLAGS:
+                            self._flag(last, p.get("value"), doc, path + ("helm", "parameters", i, "name"), f"Argo CD Application {doc.name} helm.parameters")
+                        elif pname == "compatibilityVersion":
+                            self._flag("compatibilityVersion", p.get("value"), doc, path + ("helm", "parameters", i, "name"), f"Argo CD Application {doc.name} helm.parameters")
+            elif kind == "spire":
+                rev = src.get("targetRevision")
+                self._spire_chart_pin(rev, doc, path + ("targetRevision",), f"Argo CD Application {doc.name} (spire chart {rev}) targetRevision")
+                for v in values_list:
+                    self._spire_values(v, str(rev) if rev else None)
+
+    def _argo_values(self, doc: Document, path: tuple, helm: dict) -> list[_Values]:
+        out = []
+        if isinstance(helm.get("valuesObject"), dict):
+            out.append(_Values(doc, path + ("helm", "valuesObject"), helm["valuesObject"]))
+        if isinstance(helm.get("values"), str):
+            for inner in embedded_document(doc, path + ("helm", "values")):
+                if isinstance(inner.data, dict):
+                    out.append(_Values(inner, (), inner.data, (doc.index,) + doc.base_path + path + ("helm", "values")))
+        elif isinstance(helm.get("values"), dict):
+            out.append(_Values(doc, path + ("helm", "values"), helm["values"]))
+        return out
+
+    def _spire_chart_pin(self, rev: Any, doc: Document, key_path: tuple, source: str) -> None:
+        """A spire chart version pins SPIRE through the chart → app version map (domain-report §4.2)."""
+        from migrator.knowledge import spire_app_version_for_chart
+
+        if rev is None:
+            return
+        app = spire_app_version_for_chart(str(rev).lstrip("v"))
+        if app:
+            self.inv.pins.append(Pin("spire", app, self.path, doc.line_of(key_path), f"{source} → SPIRE {app}", "chart", self.env,
+                                     str(rev), doc.index, doc.base_path + key_path))
+
+    def _flux(self, doc: Document) -> None:
+        spec = doc.data.get("spec") or {}
+        if not isinstance(spec, dict):
+            return
+        chart_spec = ((spec.get("chart") or {}).get("spec")) if isinstance(spec.get("chart"), dict) else None
+        chart_spec = chart_spec if isinstance(chart_spec, dict) else {}
+        chart = str(chart_spec.get("chart", "") or "")
+        source_name = str((chart_spec.get("sourceRef") or {}).get("name", "")) if isinstance(chart_spec.get("sourceRef"), dict) else ""
+        kind = _chart_kind(chart, source_name)
+        release = str(spec.get("releaseName") or doc.name)
+        namespace = str(spec.get("targetNamespace") or doc.namespace or "istio-system")
+        values = _Values(doc, ("spec", "values"), spec["values"]) if isinstance(spec.get("values"), dict) else None
+        vpath = ("spec", "chart", "spec", "version")
+        if kind == "istio":
+            self._pin("istio", chart_spec.get("version"), doc, vpath, f"Flux HelmRelease {doc.name} ({chart}) chart version", chart)
+            if values:
+                if chart == "gateway":
+                    self._gateway_values(values, release, namespace)
+                else:
+                    self._istio_values(values, chart, f"Flux HelmRelease {doc.name} values")
+        elif kind == "spire":
+            self._spire_chart_pin(chart_spec.get("version"), doc, vpath, f"Flux HelmRelease {doc.name} (spire chart) version")
+            if values:
+                self._spire_values(values, str(chart_spec.get("version")) if chart_spec.get("version") else None)
+
+    def _flux_repo(self, doc: Document) -> None:
+        spec = doc.data.get("spec") or {}
+        if isinstance(spec, dict):
+            self._registry(spec.get("url"), doc, ("spec", "url"), f"Flux {doc.kind} {doc.name} url")
+
+    def _kustomization(self, doc: Document) -> None:
+        for i, img in enumerate(doc.data.get("images") or []):
+            if not isinstance(img, dict):
+                continue
+            name = str(img.get("newName") or img.get("name") or "")
+            self._registry(img.get("newName"), doc, ("images", i, "newName"), "kustomize images newName")
+            if "newTag" in img and (_ISTIO_IMAGE.search(name + ":x") or _SPIRE_IMAGE.search(name + ":x")):
+                product = "spire" if "spire" in name else "istio"
+                comp = name.rsplit("/", 1)[-1]
+                self._pin(product, img.get("newTag"), doc, ("images", i, "newTag"), f"kustomize images {name} newTag",
+                          {"proxyv2": "proxy", "spire-server": "server", "spire-agent": "agent"}.get(comp, comp))
+        for i, hc in enumerate(doc.data.get("helmCharts") or []):
+            if not isinstance(hc, dict):
+                continue
+            kind = _chart_kind(str(hc.get("name", "")), str(hc.get("repo", "")))
+            self._registry(hc.get("repo"), doc, ("helmCharts", i, "repo"), "kustomize helmCharts repo")
+            if kind == "istio":
+                self._pin("istio", hc.get("version"), doc, ("helmCharts", i, "version"), f"kustomize helmCharts {hc.get('name')} version", str(hc.get("name")))
+                if isinstance(hc.get("valuesInline"), dict):
+                    self._istio_values(_Values(doc, ("helmCharts", i, "valuesInline"), hc["valuesInline"]), str(hc.get("name")), "kustomize helmCharts valuesInline")
+            elif kind == "spire":
+                self._spire_chart_pin(hc.get("version"), doc, ("helmCharts", i, "version"), f"kustomize helmCharts spire {hc.get('version')}")
+
+    def _chart_yaml(self, doc: Document) -> None:
+        for i, dep in enumerate(doc.data.get("dependencies") or []):
+            if not isinstance(dep, dict):
+                continue
+            repo = str(dep.get("repository", ""))
+            self._registry(repo, doc, ("dependencies", i, "repository"), f"Chart.yaml dependency {dep.get('name')} repository")
+            kind = _chart_kind(str(dep.get("name", "")), repo)
+            if kind == "istio":
+                self._pin("istio", dep.get("version"), doc, ("dependencies", i, "version"), f"Chart.yaml dependency {dep.get('name')} version", str(dep.get("name")))
+            elif kind == "spire":
+                self._spire_chart_pin(dep.get("version"), doc, ("dependencies", i, "version"), f"Chart.yaml dependency spire {dep.get('version')}")
+
+    # -- workloads -------------------------------------------------------------------------------
+    def _workload(self, doc: Document) -> None:
+        data = doc.data
+        if doc.kind == "Pod":
+            tpl_path: tuple = ()
+            tpl = data
+        elif doc.kind == "CronJob":
+            tpl_path = ("spec", "jobTemplate", "spec", "template")
+            tpl = (((data.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template")
+        else:
+            tpl_path = ("spec", "template")
+            tpl = (data.get("spec") or {}).get("template") if isinstance(data.get("spec"), dict) else None
+        if not isinstance(tpl, dict):
+            return
+        meta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else {}
+        pod = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
+        labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()} if isinstance(meta.get("labels"), dict) else {}
+        ann = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()} if isinstance(meta.get("annotations"), dict) else {}
+        namespace = doc.namespace or "default"
+        containers = [c for c in (pod.get("containers") or []) if isinstance(c, dict)]
+        for i, c in enumerate(containers):
+            self._image(c.get("image"), doc, tpl_path + ("spec", "containers", i, "image"), f"{doc.kind} {doc.name}")
+            if c.get("name") == "discovery":
+                self._env_list(c.get("env"), doc, tpl_path + ("spec", "containers", i, "env"), f"istiod Deployment {doc.name} container env")
+        for i, c in enumerate(pod.get("initContainers") or []):
+            if isinstance(c, dict):
+                self._image(c.get("image"), doc, tpl_path + ("spec", "initContainers", i, "image"), f"{doc.kind} {doc.name}")
+        rev = labels.get("istio.io/rev")
+        if rev and parse_revision(rev):
+            self.inv.pins.append(Pin("istio", str(parse_revision(rev)), self.path, doc.line_of(tpl_path + ("metadata", "labels", "istio.io/rev")),
+                                     f"{doc.kind} {doc.name} label istio.io/rev={rev}", "revision", self.env, rev, doc.index,
+                                     doc.base_path + tpl_path + ("metadata", "labels", "istio.io/rev")))
+        proxy = self._proxy_for_pod(doc, tpl_path, labels, ann, pod, containers, namespace)
+        if proxy:
+            self.inv.proxies.append(proxy)
+
+    def _proxy_for_pod(self, doc, tpl_path, labels, ann, pod, containers, namespace) -> Proxy | None:
+        templates = _split_templates(ann.get("inject.istio.io/templates", ""))
+        inject = (labels.get("sidecar.istio.io/inject") or ann.get("sidecar.istio.io/inject") or "").lower()
+        has_proxy_container = any(c.get("name") == "istio-proxy" for c in containers)
+        signals = inject == "true" or bool(templates) or "istio.io/rev" in labels or has_proxy_container
+        if inject == "false" or not (signals or namespace in self.inv.injected_namespaces or _namespace_injection_possible(namespace)):
+            return None
+        is_gateway = "gateway" in templates or any(c.get("image") == "auto" and "gateway" in str(labels.get("istio", "")) for c in containers) or any(
+            "router" in [str(a) for a in (c.get("args") or [])] for c in containers if c.get("name") == "istio-proxy")
+        spire, reason, confidence = False, "", "high"
+        for v in pod.get("volumes") or []:
+            if isinstance(v, dict) and v.get("name") == "workload-socket" and _is_spire_volume(v):
+                spire, reason = True, "pod volume workload-socket is " + ("a csi.spiffe.io CSI volume" if "csi" in v else "a hostPath to the SPIRE agent socket")
+        if not spire and templates:
+            spire, reason, confidence = self._spire_by_templates(templates)
+        line = doc.line_of(tpl_path + ("metadata", "annotations", "inject.istio.io/templates")) if templates else doc.line_of(("metadata", "name"))
+        if not (signals or spire):
+            return None
+        return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
+                     str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"), spire, reason, self.path, line,
+                     confidence if spire else "high", tuple(templates), ann, self.env)
+
+    def _spire_by_templates(self, templates: list[str]) -> tuple[bool, str, str]:
+        """Resolved later against the injector templates of the whole repo; record the wish here."""
+        for t in templates:
+            if t not in ("sidecar", "gateway", "grpc-agent", "grpc-simple", "init"):
+                return True, f"template:{t}", "pending"
+        return False, "", "high"
+
+    def _namespace(self, doc: Document) -> None:
+        labels = doc.metadata.get("labels") if isinstance(doc.metadata.get("labels"), dict) else {}
+        if str(labels.get("istio-injection", "")) == "enabled":
+            self.inv.injected_namespaces[doc.name] = "istio-injection=enabled"
+        elif labels.get("istio.io/rev"):
+            self.inv.injected_namespaces[doc.name] = f"istio.io/rev={labels['istio.io/rev']}"
+            rev = parse_revision(str(labels["istio.io/rev"]))
+            if rev:
+                self.inv.pins.append(Pin("istio", str(rev), self.path, doc.line_of(("metadata", "labels", "istio.io/rev")),
+                                         f"Namespace {doc.name} label istio.io/rev={labels['istio.io/rev']}", "revision", self.env,
+                                         str(labels["istio.io/rev"]), doc.index, doc.base_path + ("metadata", "labels", "istio.io/rev")))
+
+    def _keep(self, doc: Document) -> None:
+        lines: dict[tuple, int] = {}
+        _index_lines(doc, doc.node, (), lines, 0)
+        self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, doc.data, self.path, doc.index,
+                                           lines, self.env, base_path=doc.base_path))
+
+
+def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -> None:
+    """Record the line of every key (and sequence item) down to a depth rules need."""
+    import yaml
+
+    out.setdefault(path, node.start_mark.line + 1 + doc.line_offset)
+    if depth > 9:
+        return
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode):
+                out[path + (k.value,)] = k.start_mark.line + 1 + doc.line_offset
+                _index_lines(doc, v, path + (k.value,), out, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out[path + (i,)] = v.start_mark.line + 1 + doc.line_offset
+            _index_lines(doc, v, path + (i,), out, depth + 1)
+
+
+def _namespace_injection_possible(namespace: str) -> bool:
+    return False
+
+
+def _split_templates(value: Any) -> list[str]:
+    return [t.strip() for t in str(value or "").split(",") if t.strip()]
+
+
+def _chart_kind(chart: str, repo: str) -> str | None:
+    repo_l = repo.lower()
+    if chart in SPIRE_CHARTS and ("spiffe" in repo_l or "spire" in repo_l or not repo_l):
+        return "spire"
+    if chart in ISTIO_CHARTS and ("istio" in repo_l or not repo_l):
+        return "istio"
+    return None
+
+
+def _is_spire_volume(volume: Any) -> bool:
+    """csi.spiffe.io CSI volume, or a hostPath into the SPIRE agent's socket directory."""
+    if not isinstance(volume, dict):
+        return False
+    csi = volume.get("csi")
+    if isinstance(csi, dict) and str(csi.get("driver", "")) == "csi.spiffe.io":
+        return True
+    host = volume.get("hostPath")
+    return isinstance(host, dict) and any(s in str(host.get("path", "")) for s in SPIRE_SOCKET_DIRS)
+
+
+def _text_is_spire(text: str) -> bool:
+    return "csi.spiffe.io" in text or any(s in text for s in ("/run/spire/", "agent-sockets"))
+
+
+def resolve_spire_templates(inv: Inventory) -> None:
+    """Decide template-based SPIRE signals once every injector template of the repo is known."""
+    defined = {}
+    for t in inv.templates:
+        defined.setdefault(t.name, t)
+    for p in inv.proxies:
+        if p.confidence != "pending":
+            continue
+        names = [t for t in p.templates if t not in ("sidecar", "gateway", "grpc-agent", "grpc-simple", "init")]
+        spire_defs = [defined[n] for n in names if n in defined and defined[n].spire]
+        if spire_defs:
+            t = spire_defs[0]
+            p.spire, p.confidence = True, "high"
+            p.spire_reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket"
+        elif "spire" in names and "spire" not in defined:
+            p.spire, p.confidence = True, "low"
+            p.spire_reason = "injection template 'spire' is not defined in the repo; assumed to be Istio's SPIRE template"
+        else:
+            p.spire, p.confidence, p.spire_reason = False, "high", ""
+
+
+def collect(path: str, text: str, documents: Iterable[Document]) -> Inventory:
+    """The facts of one file."""
+    c = Collector(path, text)
+    for d in documents:
+        c.add(d)
+    return c.inv

@@ -1,0 +1,167 @@
+"""Plain data passed between the pipeline stages (discover → load → inventory → rules → report).
+
+Everything here is a dataclass with no behaviour beyond small derived properties, so every stage can
+be tested alone and the batch CLI, the wizard and PR generation share one pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.version import Version
+
+SEVERITIES = ("info", "warning", "error")
+
+
+def severity_rank(severity: str) -> int:
+    """Order used by --fail-on: info < warning < error."""
+    return SEVERITIES.index(severity)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A file that could not be read or parsed (``error``) or was deliberately not scanned (``skipped``)."""
+
+    path: str
+    message: str
+    line: int | None = None
+    kind: str = "error"  # "error" | "skipped"
+
+    def one_line(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One place the repo pins a version, with provenance."""
+
+    product: str  # "istio" | "spire"
+    version: str  # normalised version text, e.g. "1.22.3"
+    path: str
+    line: int
+    source: str  # how it is pinned, e.g. "Argo CD Application istiod targetRevision"
+    component: str = ""  # istiod, proxy, gateway, chart, server, agent …
+    env: str | None = None
+    raw: str = ""  # the text as written (keeps "-distroless", "v")
+    doc: int = 0  # document index in the file (for the edit engine)
+    key_path: tuple = ()  # path to the scalar inside that document
+    embedded: tuple = ()  # path to a YAML-in-a-string scalar that holds key_path (Argo helm.values)
+
+
+@dataclass(frozen=True)
+class FlagSetting:
+    """An istiod flag or install value that changes TLS behaviour (VERIFY_CERTIFICATE_AT_CLIENT …)."""
+
+    name: str
+    value: str
+    path: str
+    line: int
+    via: str
+    env: str | None = None
+    doc: int = 0
+    key_path: tuple = ()
+
+
+@dataclass
+class InjectorTemplate:
+    """A custom sidecar-injector template defined in istiod values (``sidecarInjectorWebhook.templates``)."""
+
+    name: str
+    spire: bool
+    patches_containers: bool
+    patches_init_containers: bool
+    path: str
+    line: int
+    env: str | None = None
+
+
+@dataclass
+class Proxy:
+    """An Envoy proxy the repo declares: a sidecar-injected workload or a gateway."""
+
+    resource: str  # Kind/namespace/name
+    kind: str  # "sidecar" | "gateway"
+    namespace: str
+    labels: dict[str, str]
+    service_account: str
+    spire: bool
+    spire_reason: str
+    path: str
+    line: int
+    confidence: str = "high"
+    templates: tuple[str, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
+    env: str | None = None
+
+
+@dataclass
+class Resource:
+    """A parsed Kubernetes/Istio resource kept for the rules (DestinationRule, Gateway, RBAC …)."""
+
+    kind: str
+    api_version: str
+    name: str
+    namespace: str
+    data: dict
+    path: str
+    doc_index: int
+    lines: dict  # path tuple -> 1-based line of that key (only for the paths rules need)
+    env: str | None = None
+    suppressions: dict = field(default_factory=dict)  # rule id -> (how, reason), from comments/annotations
+    base_path: tuple = ()  # key path of the resource inside its YAML document (kind: List items)
+    embedded: tuple = ()  # path of the string scalar holding it, when it lives inside YAML-in-a-string
+
+    @property
+    def ref(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    def line(self, path: tuple) -> int:
+        """Line of the key at path; the nearest recorded ancestor when the key itself is absent."""
+        p = tuple(path)
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            p = p[:-1]
+        return self.lines.get((), 1)
+
+
+@dataclass
+class Finding:
+    """One rule hit, located at a file and line."""
+
+    rule: str
+    severity: str
+    path: str
+    line: int
+    resource: str
+    message: str
+    sds_resource: str | None = None
+    confidence: str = "high"
+    assumptions: list[str] = field(default_factory=list)
+    env: str | None = None
+    column: int = 1
+    proxies: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # what remedies need (doc index, key path …)
+    suppressed: str | None = None  # how it was suppressed: "inline", "annotation", "baseline", "config"
+    suppression_reason: str = ""
+
+    @property
+    def key(self) -> tuple:
+        return (self.path, self.line, self.rule, self.resource)
+
+
+@dataclass
+class ScanOptions:
+    """What the user told the scan (CLI flags and config file)."""
+
+    istio_version: Version | None = None
+    spire_version: Version | None = None
+    target: Version | None = None
+    excludes: tuple[str, ...] = ()
+    max_file_bytes: int = 8 * 1024 * 1024
+    rules_enabled: tuple[str, ...] = ()
+    rules_disabled: tuple[str, ...] = ()
+    severity_overrides: dict[str, str] = field(default_factory=dict)
+    jobs: int = 1

@@ -1,0 +1,1 @@
+"""Renderers of one ScanResult: text (rich), JSON, and (CI formats) SARIF and Markdown."""

@@ -1,0 +1,81 @@
+"""The JSON report (schemas/report.schema.json): the stable machine interface of a scan."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from migrator import __version__
+from migrator.model import Finding, Pin, Problem
+from migrator.rules import catalog
+from migrator.scan import ScanResult
+
+SCHEMA_VERSION = 1
+
+
+def pin_dict(p: Pin) -> dict:
+    return {"version": p.version, "raw": p.raw, "path": p.path, "line": p.line, "source": p.source,
+            "component": p.component, "env": p.env}
+
+
+def finding_dict(f: Finding) -> dict:
+    meta = catalog().get(f.rule)
+    return {
+        "rule": f.rule, "severity": f.severity, "title": meta.title if meta else "", "path": f.path, "line": f.line,
+        "column": f.column, "resource": f.resource, "message": f.message, "sds_resource": f.sds_resource,
+        "confidence": f.confidence, "assumptions": f.assumptions, "env": f.env, "proxies": f.proxies,
+        "suppressed": f.suppressed, "suppression_reason": f.suppression_reason or None,
+        "help_uri": meta.help_uri if meta else None,
+    }
+
+
+def problem_dict(p: Problem) -> dict:
+    return {"path": p.path, "line": p.line, "message": p.message}
+
+
+def inventory_dict(result: ScanResult) -> dict:
+    inv = result.inventory
+    by_product = {prod: [p for p in inv.pins if p.product == prod] for prod in ("istio", "spire")}
+    return {
+        "environments": [
+            {"name": v.env, "istio_version": str(v.istio) if v.istio else None, "istio_assumed": v.istio_assumed,
+             "spire_version": str(v.spire) if v.spire else None, "assumptions": v.assumptions}
+            for v in result.views
+        ],
+        "istio": {"versions": sorted({p.version for p in by_product["istio"]}, key=_vkey),
+                  "pins": [pin_dict(p) for p in by_product["istio"]]},
+        "spire": {"versions": sorted({p.version for p in by_product["spire"]}, key=_vkey),
+                  "pins": [pin_dict(p) for p in by_product["spire"]]},
+        "proxies": [
+            {"resource": p.resource, "kind": p.kind, "namespace": p.namespace, "spire": p.spire,
+             "spire_reason": p.spire_reason or None, "confidence": p.confidence, "path": p.path, "line": p.line, "env": p.env}
+            for p in inv.proxies
+        ],
+        "flags": [{"name": f.name, "value": f.value, "path": f.path, "line": f.line, "via": f.via, "env": f.env} for f in inv.flags],
+        "injector_templates": [{"name": t.name, "spire": t.spire, "path": t.path, "line": t.line} for t in inv.templates],
+    }
+
+
+def _vkey(v: str):
+    from packaging.version import Version
+
+    return Version(v)
+
+
+def report_dict(result: ScanResult) -> dict[str, Any]:
+    active = result.active
+    by_sev = {s: sum(1 for f in active if f.severity == s) for s in ("error", "warning", "info")}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "mesh-migrator", "version": __version__},
+        "summary": {"files_read": result.files_read, "files_parsed": result.files_parsed, "findings": len(active),
+                    "suppressed": len(result.findings) - len(active), "by_severity": by_sev},
+        "inventory": inventory_dict(result),
+        "findings": [finding_dict(f) for f in result.findings],
+        "skipped": [problem_dict(p) for p in result.skipped],
+        "errors": [problem_dict(p) for p in result.errors],
+    }
+
+
+def render(result: ScanResult) -> str:
+    return json.dumps(report_dict(result), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,98 @@
+"""Rule registry: metadata from catalog.yaml, checks from one module per rule.
+
+Like django-upgrade's fixers, each rule is a small module gated by the Istio versions it applies to.
+The registry runs every enabled rule over every environment view and merges identical findings
+that several environments share.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Callable, Iterable
+
+import yaml
+
+from migrator.model import Finding
+
+RULE_MODULES = (
+    "mm101_file_root_system", "mm102_dr_file_paths", "mm103_gateway_file_paths", "mm104_credential_no_selector",
+    "mm105_gateway_spire_template", "mm106_native_sidecar_template", "mm107_credential_rbac", "mm110_private_upstream",
+    "mm120_verify_flag", "mm121_insecure_skip_verify", "mm130_v1_api", "mm131_legacy_registry", "mm140_spire_skew",
+    "mm141_spire_chart_tag",
+)
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    """What a rule is, independent of how it checks."""
+
+    id: str
+    title: str
+    severity: str
+    istio: str  # packaging specifier of the Istio versions where it can fire ("" = any)
+    explanation: str
+    sources: tuple[str, ...]
+    sds_names: tuple[str, ...]
+    remedies: tuple[str, ...]
+
+    @property
+    def help_uri(self) -> str:
+        return self.sources[0] if self.sources else ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    meta: RuleMeta
+    check: Callable  # (MeshView, RuleMeta) -> Iterable[Finding]
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, RuleMeta]:
+    raw = yaml.safe_load(resources.files("migrator.rules").joinpath("catalog.yaml").read_text(encoding="utf-8"))
+    return {
+        rid: RuleMeta(rid, e["title"], e["severity"], e.get("istio", ""), " ".join(e["explanation"].split()),
+                      tuple(e["sources"]), tuple(e.get("sds_names") or ()), tuple(e.get("remedies") or ()))
+        for rid, e in raw.items()
+    }
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> tuple[Rule, ...]:
+    metas = catalog()
+    rules = []
+    for name in RULE_MODULES:
+        module = importlib.import_module(f"migrator.rules.{name}")
+        rules.append(Rule(metas[module.ID], module.check))
+    return tuple(rules)
+
+
+def select(enabled: Iterable[str] = (), disabled: Iterable[str] = ()) -> list[Rule]:
+    enabled_set = {e.upper() for e in enabled}
+    disabled_set = {d.upper() for d in disabled}
+    return [r for r in all_rules() if (not enabled_set or r.meta.id in enabled_set) and r.meta.id not in disabled_set]
+
+
+def run(views, rules: list[Rule], severity_overrides: dict[str, str] | None = None) -> list[Finding]:
+    """Run rules over every view; findings identical across environments are merged (env joined)."""
+    merged: dict[tuple, Finding] = {}
+    envs: dict[tuple, list[str]] = {}
+    for view in views:
+        for rule in rules:
+            for f in rule.check(view, rule.meta):
+                if severity_overrides and f.rule in severity_overrides:
+                    f.severity = severity_overrides[f.rule]
+                key = f.key
+                if key not in merged:
+                    merged[key] = f
+                    envs[key] = []
+                if view.env:
+                    envs[key].append(view.env)
+    out = []
+    for key, f in merged.items():
+        f.env = ",".join(sorted(set(envs[key]))) or None
+        out.append(f)
+    out.sort(key=lambda f: (f.path, f.line, f.rule, f.resource))
+    return out

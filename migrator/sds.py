@@ -1,0 +1,203 @@
+"""The SDS model: which secret names each proxy will ask for, from which server, and who refuses.
+
+This is the heart of the tool.  An Envoy proxy fetches every certificate by SDS resource name
+(istio/istio PR #54725 describes the three kinds).  Workload identity (`default`, `ROOTCA`) goes to
+the SPIRE agent when SPIRE is mounted, and — before Istio 1.26 — so did every file reference
+(`file-root:<path>`, `file-cert:<cert>~<key>`, `file-root:system`), which SPIRE refuses with
+`workload is not authorized for the requested identities`.  `credentialName` references
+(`kubernetes://…`) are served by istiod over ADS and never touch SPIRE.  Rules MM101–MM103 are
+read off this table, so the table and the findings can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from packaging.version import Version
+
+from migrator.mesh import MeshView, dr_applies
+from migrator.model import Proxy, Resource
+
+SPIRE_FIX = Version("1.26")
+FILE_ROOT_SYSTEM = "file-root:system"
+
+
+@dataclass(frozen=True)
+class TlsBlock:
+    """One DestinationRule TLS settings block at one of its four locations."""
+
+    dr: Resource
+    path: tuple  # key path of the `tls` mapping inside the resource
+    settings: dict
+    where: str  # human text: "spec.trafficPolicy.tls", "subset v1 port 443" …
+
+    @property
+    def line(self) -> int:
+        return self.dr.line(self.path)
+
+
+@dataclass(frozen=True)
+class SdsName:
+    """One SDS resource a proxy requests, and whether its server can serve it."""
+
+    proxy: str
+    name: str
+    server: str  # istio-agent | spire-agent | istiod
+    ok: bool
+    origin: str  # what makes the proxy ask for it
+    path: str | None = None
+    line: int | None = None
+    log: str | None = None
+    kind: str = "identity"  # identity | file-root | file-cert | credential
+    block: TlsBlock | None = field(default=None, compare=False, hash=False)
+    gateway_server: tuple | None = None  # (Gateway resource, server index) for Gateway TLS
+
+
+def refusal_log(name: str) -> str:
+    """The Envoy log line users will see (istio/istio#54220, spiffe/spire#5687)."""
+    return f'StreamSecrets gRPC config stream to sds-grpc closed: 3, workload is not authorized for the requested identities ["{name}"]'
+
+
+def tls_blocks(dr: Resource) -> Iterator[TlsBlock]:
+    """The four places a DestinationRule carries client TLS settings (most specific evaluated alone)."""
+    spec = dr.data.get("spec") if isinstance(dr.data.get("spec"), dict) else {}
+    yield from _policy_blocks(dr, spec.get("trafficPolicy"), ("spec", "trafficPolicy"), "")
+    for i, subset in enumerate(spec.get("subsets") or []):
+        if isinstance(subset, dict):
+            yield from _policy_blocks(dr, subset.get("trafficPolicy"), ("spec", "subsets", i, "trafficPolicy"), f"subset {subset.get('name', i)} ")
+
+
+def _policy_blocks(dr: Resource, policy, path: tuple, prefix: str) -> Iterator[TlsBlock]:
+    if not isinstance(policy, dict):
+        return
+    if isinstance(policy.get("tls"), dict):
+        yield TlsBlock(dr, path + ("tls",), policy["tls"], f"{prefix}trafficPolicy.tls")
+    for j, pls in enumerate(policy.get("portLevelSettings") or []):
+        if isinstance(pls, dict) and isinstance(pls.get("tls"), dict):
+            port = (pls.get("port") or {}).get("number") if isinstance(pls.get("port"), dict) else None
+            yield TlsBlock(dr, path + ("portLevelSettings", j, "tls"), pls["tls"], f"{prefix}trafficPolicy.portLevelSettings[port {port}].tls")
+
+
+def _truthy(value) -> bool:
+    return value is True or str(value).strip().lower() == "true"
+
+
+def file_server(proxy: Proxy, view: MeshView) -> tuple[str, bool]:
+    """Who answers file-root:/file-cert: names for this proxy, and can it."""
+    if not proxy.spire:
+        return "istio-agent", True
+    if view.istio is not None and view.istio >= SPIRE_FIX:
+        return "istio-agent (sds-files-grpc)", True
+    return "spire-agent", False
+
+
+def names_for_block(proxy: Proxy, block: TlsBlock, view: MeshView) -> list[SdsName]:
+    """The SDS names one DR TLS block makes this proxy request (domain-report §2.1 predicate)."""
+    t = block.settings
+    mode = str(t.get("mode", "")).upper()
+    if mode not in ("SIMPLE", "MUTUAL"):
+        return []  # DISABLE and ISTIO_MUTUAL never request file names
+    dr = block.dr
+    origin = f"{dr.ref} {block.where}"
+    cred = str(t.get("credentialName") or "")
+    if cred:
+        return _credential_names(proxy, block, cred, mode, view, origin)
+    server, ok = file_server(proxy, view)
+    out: list[SdsName] = []
+    skip_verify = _truthy(t.get("insecureSkipVerify"))
+    ca = str(t.get("caCertificates") or "")
+    if not skip_verify:
+        if ca:
+            name = f"file-root:{ca}"
+        elif view.verify_at_client():
+            name = FILE_ROOT_SYSTEM
+        else:
+            name = ""
+        if name:
+            out.append(SdsName(proxy.resource, name, server, ok, origin, dr.path, block.line, None if ok else refusal_log(name), "file-root", block))
+    if mode == "MUTUAL" and t.get("clientCertificate") and t.get("privateKey"):
+        name = f"file-cert:{t['clientCertificate']}~{t['privateKey']}"
+        out.append(SdsName(proxy.resource, name, server, ok, origin, dr.path, block.line, None if ok else refusal_log(name), "file-cert", block))
+    return out
+
+
+def _credential_names(proxy: Proxy, block: TlsBlock, cred: str, mode: str, view: MeshView, origin: str) -> list[SdsName]:
+    dr = block.dr
+    has_selector = isinstance((dr.data.get("spec") or {}).get("workloadSelector"), dict)
+    if cred.startswith("builtin://"):
+        server = "spire-agent" if proxy.spire else "istio-agent"
+        return [SdsName(proxy.resource, n, server, True, origin, dr.path, block.line, kind="identity", block=block) for n in ("default", "ROOTCA")]
+    if cred.startswith("configmap://"):
+        return [SdsName(proxy.resource, cred, "istiod", True, origin, dr.path, block.line, kind="credential", block=block)]
+    if proxy.kind == "sidecar" and not has_selector:
+        return []  # istiod builds no TLS context at all (MM104): nothing is requested, traffic is plaintext
+    names = [f"kubernetes://{cred}-cacert"] if mode == "SIMPLE" else [f"kubernetes://{cred}", f"kubernetes://{cred}-cacert"]
+    return [SdsName(proxy.resource, n, "istiod", True, origin, dr.path, block.line, kind="credential", block=block) for n in names]
+
+
+def gateway_names(proxy: Proxy, gw: Resource, view: MeshView) -> list[SdsName]:
+    """Server-side TLS of a Gateway bound to this proxy (file paths → file-cert:/file-root:)."""
+    out: list[SdsName] = []
+    spec = gw.data.get("spec") if isinstance(gw.data.get("spec"), dict) else {}
+    server_name, ok = file_server(proxy, view)
+    for i, srv in enumerate(spec.get("servers") or []):
+        tls = srv.get("tls") if isinstance(srv, dict) else None
+        if not isinstance(tls, dict):
+            continue
+        mode = str(tls.get("mode", "SIMPLE")).upper()
+        if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL") or tls.get("httpsRedirect") and not tls.get("mode"):
+            continue
+        origin = f"{gw.ref} servers[{i}].tls"
+        line = gw.line(("spec", "servers", i, "tls"))
+        cred = tls.get("credentialName")
+        if cred:
+            names = [f"kubernetes://{cred}"] + ([f"kubernetes://{cred}-cacert"] if mode in ("MUTUAL", "OPTIONAL_MUTUAL") else [])
+            out.extend(SdsName(proxy.resource, n, "istiod", True, origin, gw.path, line, kind="credential", gateway_server=(gw, i)) for n in names)
+            continue
+        if tls.get("serverCertificate") and tls.get("privateKey"):
+            n = f"file-cert:{tls['serverCertificate']}~{tls['privateKey']}"
+            out.append(SdsName(proxy.resource, n, server_name, ok, origin, gw.path, line, None if ok else refusal_log(n), "file-cert", gateway_server=(gw, i)))
+        if tls.get("caCertificates") and mode in ("MUTUAL", "OPTIONAL_MUTUAL"):
+            n = f"file-root:{tls['caCertificates']}"
+            out.append(SdsName(proxy.resource, n, server_name, ok, origin, gw.path, line, None if ok else refusal_log(n), "file-root", gateway_server=(gw, i)))
+    return out
+
+
+def gateway_selects(gw: Resource, proxy: Proxy) -> bool:
+    """A Gateway binds to the gateway pods whose labels contain its selector."""
+    spec = gw.data.get("spec") if isinstance(gw.data.get("spec"), dict) else {}
+    selector = spec.get("selector")
+    if not isinstance(selector, dict) or not selector:
+        return False
+    return proxy.kind == "gateway" and all(proxy.labels.get(str(k)) == str(v) for k, v in selector.items())
+
+
+def proxy_table(proxy: Proxy, view: MeshView) -> list[SdsName]:
+    """Every SDS name one proxy requests in this view."""
+    identity_server = "spire-agent" if proxy.spire else "istio-agent"
+    rows = [SdsName(proxy.resource, n, identity_server, True, "workload identity (mTLS)") for n in ("default", "ROOTCA")]
+    for dr in view.of_kind("DestinationRule"):
+        if dr_applies(dr, proxy):
+            for block in tls_blocks(dr):
+                rows.extend(names_for_block(proxy, block, view))
+    if proxy.kind == "gateway":
+        for gw in view.of_kind("Gateway"):
+            if gw.api_version.startswith("networking.istio.io") and gateway_selects(gw, proxy):
+                rows.extend(gateway_names(proxy, gw, view))
+    return _dedupe(rows)
+
+
+def _dedupe(rows: list[SdsName]) -> list[SdsName]:
+    seen, out = set(), []
+    for r in rows:
+        key = (r.name, r.server, r.origin)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def sds_tables(view: MeshView) -> dict[str, list[SdsName]]:
+    """Proxy resource → its SDS names, for every proxy of the view."""
+    return {p.resource: proxy_table(p, view) for p in view.proxies}
