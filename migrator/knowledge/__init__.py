@@ -1,0 +1,171 @@
+"""Version knowledge as data: Istio and SPIRE releases, behaviour changes, upgrade policies.
+
+The facts live in ``istio.yaml`` and ``spire.yaml`` next to this module (validated by
+``schemas/knowledge.schema.json``; provenance in ``SOURCES.md``). This module only loads and
+indexes them.
+
+    istio() / spire()                      the whole file (a fresh copy on every call)
+    istio_minors()                         stable Istio minors, ordered ("1.20" ... "1.30")
+    istio_changes(from_minor, to_minor)    changes with from < version <= to, in version order
+    istio_release(minor)                   one releases[] entry, or None
+    compatibility_profiles(minor)          compatibilityVersion values that minor accepts
+    latest_istio()                         newest stable patch tag in the snapshot, e.g. "1.30.3"
+    spire_minors()                         SPIRE minors, ordered
+    spire_app_version_for_chart(version)   spire Helm chart version -> SPIRE version, or None
+
+Versions may be given as "1.22", "1.22.3", "v1.22.3" or "1.22.3-distroless"; only the minor is used
+where a minor is expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+import yaml
+from packaging.version import InvalidVersion, Version
+
+__all__ = [
+    "istio",
+    "spire",
+    "istio_minors",
+    "istio_changes",
+    "istio_release",
+    "compatibility_profiles",
+    "latest_istio",
+    "spire_minors",
+    "spire_app_version_for_chart",
+]
+
+_PACKAGE = "migrator.knowledge"
+_VERSION_RE = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?\s*$")
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> dict[str, Any]:
+    text = files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{name}: expected a mapping at the top level")
+    return data
+
+
+def istio() -> dict:
+    """The parsed istio.yaml (a deep copy: callers may mutate it freely)."""
+    return copy.deepcopy(_load("istio.yaml"))
+
+
+def spire() -> dict:
+    """The parsed spire.yaml (a deep copy: callers may mutate it freely)."""
+    return copy.deepcopy(_load("spire.yaml"))
+
+
+def _minor(version: str) -> str:
+    """'1.22', '1.22.3', 'v1.22.3-distroless' -> '1.22'. Raises ValueError on anything else."""
+    m = _VERSION_RE.match(str(version))
+    if not m:
+        raise ValueError(f"not a version: {version!r}")
+    return f"{int(m.group(1))}.{int(m.group(2))}"
+
+
+def _key(minor: str) -> Version:
+    return Version(minor)
+
+
+@lru_cache(maxsize=None)
+def _istio_minors() -> tuple[str, ...]:
+    stable = [r["minor"] for r in _load("istio.yaml")["releases"] if r.get("status") == "stable"]
+    return tuple(sorted(stable, key=_key))
+
+
+def istio_minors() -> list[str]:
+    """Known stable Istio minors, oldest first (prereleases such as 1.31-rc are left out)."""
+    return list(_istio_minors())
+
+
+@lru_cache(maxsize=None)
+def _ordered_changes() -> tuple[dict, ...]:
+    changes = _load("istio.yaml")["changes"]
+    # sorted() is stable: within one minor the file order is kept.
+    return tuple(sorted(changes, key=lambda c: _key(c["version"])))
+
+
+def istio_changes(from_minor: str, to_minor: str) -> list[dict]:
+    """Changes an upgrade from ``from_minor`` to ``to_minor`` crosses: from < version <= to.
+
+    Ordered by version, then by position in istio.yaml. Empty when to <= from (no downgrade
+    knowledge is encoded). Patch parts of the arguments are ignored.
+    """
+    lo, hi = _key(_minor(from_minor)), _key(_minor(to_minor))
+    return [copy.deepcopy(c) for c in _ordered_changes() if lo < _key(c["version"]) <= hi]
+
+
+def istio_release(minor: str) -> dict | None:
+    """The releases[] entry for a minor (stable or prerelease), or None if unknown."""
+    want = _minor(minor)
+    for r in _load("istio.yaml")["releases"]:
+        if r["minor"] == want:
+            return copy.deepcopy(r)
+    return None
+
+
+def compatibility_profiles(minor: str) -> list[str]:
+    """compatibilityVersion values the given minor's charts accept ([] before 1.21 or if unknown)."""
+    rel = istio_release(minor)
+    return list(rel["compatibility_profiles"]) if rel else []
+
+
+def latest_istio(include_announced: bool = False) -> str:
+    """Newest stable Istio patch tag in the snapshot (e.g. "1.30.3").
+
+    With ``include_announced=True`` also consider releases announced on istio.io after the tag
+    snapshot was taken (``announced_after_snapshot``), e.g. 1.31.1.
+    """
+    candidates: list[str] = []
+    for r in _load("istio.yaml")["releases"]:
+        if r.get("status") == "stable":
+            candidates.append(r["latest_patch"])
+        if include_announced:
+            candidates.extend(a["version"] for a in r.get("announced_after_snapshot", []))
+    if not candidates:
+        raise LookupError("istio.yaml has no stable release")
+    return max(candidates, key=Version)
+
+
+@lru_cache(maxsize=None)
+def _spire_minors() -> tuple[str, ...]:
+    return tuple(sorted((r["minor"] for r in _load("spire.yaml")["releases"]), key=_key))
+
+
+def spire_minors() -> list[str]:
+    """Known SPIRE minors, oldest first."""
+    return list(_spire_minors())
+
+
+@lru_cache(maxsize=None)
+def _chart_map() -> dict[Version, str]:
+    out: dict[Version, str] = {}
+    for row in _load("spire.yaml")["helm_chart"]["versions"]:
+        out[Version(row["chart"])] = row["app"]
+    return out
+
+
+def spire_app_version_for_chart(chart_version: str) -> str | None:
+    """SPIRE version shipped by a released ``spire`` chart version (spiffe/helm-charts-hardened).
+
+    ``"0.24.1"`` -> ``"1.11.0"``. Accepts a leading "v" or "spire-". Returns None for unknown or
+    unparsable versions, and for ranges/constraints (the caller must resolve those first).
+    """
+    if chart_version is None:
+        return None
+    text = str(chart_version).strip()
+    if text.startswith("spire-"):
+        text = text[len("spire-"):]
+    text = text.lstrip("vV")
+    try:
+        return _chart_map().get(Version(text))
+    except InvalidVersion:
+        return None
