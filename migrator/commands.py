@@ -13,8 +13,17 @@ from migrator.model import ScanOptions, severity_rank
 EXTRA_COMMANDS: dict = {}
 
 
+COMMAND_MODULES = ("migrator.fix", "migrator.plan", "migrator.wizard", "migrator.pr")
+
+
 def register_extra(sub) -> None:
     """Subcommands that live in their own modules (fix, plan, wizard, pr) register here."""
+    import importlib
+    import importlib.util
+
+    for module in COMMAND_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
     for name, (register, _run) in EXTRA_COMMANDS.items():
         register(sub)
 

@@ -292,3 +292,16 @@ def _messages(validator: Any, obj: Mapping, source: str) -> list[str]:
             seen.add(line)
             result.append(line)
     return result
+
+
+def served_api_versions(kind: str, group: str, istio_version: str | None) -> list[str] | None:
+    """API versions of group/kind the CRDs of that Istio version serve; None for kinds we know nothing of.
+
+    Read from the real CRD bundles (schemas/istio/index.json) rather than from a hand-kept table:
+    AuthorizationPolicy was served as security.istio.io/v1 already in 1.20, PeerAuthentication only
+    from 1.22, and a rule that guessed would be wrong for one of them.
+    """
+    entry = _istio_index()["minors"][schema_minor_for(istio_version)]["kinds"].get(kind)
+    if entry is None or entry["group"] != group:
+        return None
+    return list(entry["versions"])

@@ -24,6 +24,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 BOM = "\ufeff"
 #: expanded node count above which a document is treated as an alias bomb
 MAX_EXPANDED_NODES = 250_000
+HELM_TEMPLATE = "Helm chart template ({{ }} actions): not YAML until rendered; not scanned"
 _TEMPLATE_ACTION = re.compile(r"\{\{-?\s*[^}]*\}\}")
 
 
@@ -121,7 +122,7 @@ def decode(path: str, raw: bytes, max_bytes: int) -> tuple[str | None, Problem |
         mb = len(raw) / (1024 * 1024)
         return None, Problem(path, f"file is {mb:.1f} MB, over the {max_bytes // (1024 * 1024)} MB limit (--max-file-size); not scanned", kind="skipped")
     if b"\x00" in raw:
-        return None, Problem(path, "binary file (contains NUL bytes); not scanned", kind="skipped")
+        return None, Problem(path, "binary file (contains NUL bytes), not YAML; not scanned")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -143,7 +144,7 @@ def load_text(path: str, text: str) -> LoadedFile:
     body = text[1:] if text.startswith(BOM) else text
     in_templates_dir = "/templates/" in f"/{path}"
     if in_templates_dir and "{{" in body:
-        result.problems.append(Problem(path, "Helm chart template ({{ }} actions): not YAML until rendered; not scanned", kind="skipped"))
+        result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
         return result
     try:
         for index, (node, data) in enumerate(_iter_nodes(body)):
@@ -158,7 +159,7 @@ def load_text(path: str, text: str) -> LoadedFile:
             result.documents.extend(_expand_list(path, index, node, data))
     except yaml.MarkedYAMLError as exc:
         if "{{" in body:
-            result.problems.append(Problem(path, "Helm chart template ({{ }} actions): not YAML until rendered; not scanned", kind="skipped"))
+            result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
             result.documents.clear()
             return result
         mark = exc.problem_mark or exc.context_mark

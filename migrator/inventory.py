@@ -54,6 +54,19 @@ class ChartImageOverride:
 
 
 @dataclass(frozen=True)
+class IstiodConfig:
+    """Where the repo configures istiod values, so a remedy can set pilot.env there."""
+
+    path: str
+    doc: int  # document index in the file
+    values_path: tuple  # key path of the values mapping (inside the embedded text when `embedded`)
+    embedded: tuple  # path of the YAML-in-a-string scalar in the outer document, or ()
+    via: str
+    env: str | None = None
+    flat_env: bool = False  # the values already use the 1.24+ flattened `env:` key
+
+
+@dataclass(frozen=True)
 class Region:
     """Lines of a file covered by a suppression (inline comment or resource annotation)."""
 
@@ -78,9 +91,10 @@ class Inventory:
     chart_overrides: list[ChartImageOverride] = field(default_factory=list)
     injected_namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> label that injects
     suppressions: list[Region] = field(default_factory=list)
+    istiod_configs: list[IstiodConfig] = field(default_factory=list)
 
     def merge(self, other: "Inventory") -> None:
-        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions"):
+        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions", "istiod_configs"):
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
 
@@ -270,6 +284,11 @@ class Collector:
         return parts[-1] if parts else "istio-ingressgateway"
 
     def _istio_values(self, v: _Values, chart: str, where: str) -> None:
+        if chart == "istiod":
+            doc_index = v.embedded[0] if v.embedded else v.doc.index
+            values_path = v.base if v.embedded else v.doc.base_path + v.base
+            self.inv.istiod_configs.append(IstiodConfig(self.path, doc_index, values_path, v.embedded[1:] if v.embedded else (),
+                                                        where, self.env, isinstance(v.get("env"), dict) and not isinstance(v.get("pilot"), dict)))
         g = v.get("global")
         if isinstance(g, dict):
             self._pin_values("istio", g.get("tag"), v, ("global", "tag"), f"{where} global.tag", chart)
@@ -309,6 +328,9 @@ class Collector:
                                       str(v.get("serviceAccount", "name") or release), spire, reason, self.path, line, confidence,
                                       tuple(templates), {str(k): str(x) for k, x in ann.items()}, self.env))
         self._pin_values("istio", v.get("global", "tag") if isinstance(v.get("global"), dict) else None, v, ("global", "tag"), f"gateway values {release} global.tag", "gateway")
+        if v.get("compatibilityVersion") is not None:  # every Istio chart's zzz_profile.yaml resolves it
+            self._flag("compatibilityVersion", v.get("compatibilityVersion"), v.doc, v.base + ("compatibilityVersion",),
+                       f"gateway values {release} compatibilityVersion", v.embedded)
 
     def _spire_values(self, v: _Values, chart_version: str | None) -> None:
         for comp in ("spire-server", "spire-agent"):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from migrator.discover import Candidate, discover
-from migrator.documents import decode, load_text
+from migrator.documents import HELM_TEMPLATE, decode, load_text
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
 from migrator.model import Finding, Problem, ScanOptions
@@ -65,13 +65,20 @@ class ScanResult:
 
 def process_text(path: str, raw: bytes, max_bytes: int) -> FileOutcome:
     """Decode, prefilter, parse and collect one file; never raises for bad input."""
+    if b"{{" in raw and "/templates/" in f"/{path}":
+        return FileOutcome(path, Inventory(), [Problem(path, HELM_TEMPLATE, kind="skipped")], False)
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
-    if not PREFILTER.search(raw):
+    if not PREFILTER.search(raw) and not _alias_heavy(raw):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
     return FileOutcome(path, collect(path, text, loaded.documents), loaded.problems, True, len(loaded.documents))
+
+
+def _alias_heavy(raw: bytes) -> bool:
+    """Alias-heavy files are parsed even when irrelevant, so an alias bomb is reported, not ignored."""
+    return b"&" in raw and raw.count(b"*") > 64
 
 
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:

@@ -1,0 +1,35 @@
+"""Shared test helpers: paths and an in-process CLI runner that returns (exit code, stdout, stderr)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+EXPECTATIONS = Path(__file__).resolve().parent / "expectations"
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run `mesh-migrator ARGS` in-process; returns (code, stdout, stderr)."""
+    from migrator.cli import main
+
+    def run(*args: str):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def scan_json(run_cli):
+    def run(*args: str):
+        code, out, err = run_cli("scan", *args, "--format", "json")
+        return code, json.loads(out), err
+
+    return run
