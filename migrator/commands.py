@@ -63,7 +63,9 @@ def _progress_factory():
     return delayed_progress
 
 
-def print_problems(result, stream=sys.stderr) -> None:
+def print_problems(result, stream=None) -> None:
+    """One line per unreadable or skipped file: `path:line: error: message`."""
+    stream = stream or sys.stderr  # looked up per call: tests (and wrappers) replace sys.stderr
     for p in result.problems:
         label = "skipped" if p.kind == "skipped" else "error"
         where = f"{p.path}:{p.line}" if p.line else p.path

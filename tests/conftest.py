@@ -30,6 +30,9 @@ def run_cli(capsys):
 def scan_json(run_cli):
     def run(*args: str):
         code, out, err = run_cli("scan", *args, "--format", "json")
-        return code, json.loads(out), err
+        try:
+            return code, json.loads(out), err
+        except ValueError as exc:
+            raise AssertionError(f"no JSON on stdout (exit {code}); stderr: {err[-2000:]}") from exc
 
     return run
