@@ -1,0 +1,90 @@
+"""The SDS model: exact tables (proxy, name, server, ok) per scenario at two Istio versions.
+
+These are the answers to "which SDS names will each of my proxies request, and which will SPIRE
+refuse?" — worked out from domain-report §2.1 and checked by hand against the fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FIXTURES
+
+SPIRE, AGENT, FILES, ISTIOD = "spire-agent", "istio-agent", "istio-agent (sds-files-grpc)", "istiod"
+IDENTITY = [("default", SPIRE, True), ("ROOTCA", SPIRE, True)]
+
+
+def table(run_cli, scenario, *args):
+    code, out, err = run_cli("sds", str(FIXTURES / scenario), "--format", "json", *args)
+    rows = {t["proxy"]: [(n["name"], n["server"], n["ok"]) for n in t["names"]] for t in json.loads(out)}
+    return code, rows
+
+
+CASES = {
+    # seed: three SIMPLE blocks without CA -> file-root:system refused by SPIRE at 1.22, served by the agent at 1.26
+    ("spire-istio-1.22", "1.22.3"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", SPIRE, False)] * 3},
+    ("spire-istio-1.22", "1.26.0"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", FILES, True)] * 3},
+    ("spire-istio-1.22", "1.20.8"): {"Deployment/payments/checkout": IDENTITY},  # verification off by default before 1.21
+    ("ca-file-spire-1.23", "1.23.2"): {"Deployment/payments/checkout": IDENTITY + [
+        ("file-root:/etc/certs/ca.pem", SPIRE, False),
+        ("file-root:system", SPIRE, False),
+        ("file-cert:/etc/certs/card-vault/tls.crt~/etc/certs/card-vault/tls.key", SPIRE, False),
+        ("file-root:/etc/certs/clearing-root.pem", SPIRE, False),
+        ("file-cert:/etc/certs/settlement/tls.crt~/etc/certs/settlement/tls.key", SPIRE, False)]},
+    ("ca-file-spire-1.23", "1.26.1"): {"Deployment/payments/checkout": IDENTITY + [
+        ("file-root:/etc/certs/ca.pem", FILES, True),
+        ("file-root:system", FILES, True),
+        ("file-cert:/etc/certs/card-vault/tls.crt~/etc/certs/card-vault/tls.key", FILES, True),
+        ("file-root:/etc/certs/clearing-root.pem", FILES, True),
+        ("file-cert:/etc/certs/settlement/tls.crt~/etc/certs/settlement/tls.key", FILES, True)]},
+    ("gateway-file-certs", "1.23.3"): {"Deployment/istio-system/istio-ingressgateway": IDENTITY + [
+        ("kubernetes://partners-tls", ISTIOD, True),
+        ("file-cert:/etc/istio/ingressgateway-certs/tls.crt~/etc/istio/ingressgateway-certs/tls.key", SPIRE, False),
+        ("file-cert:/etc/istio/ingressgateway-certs/tls.crt~/etc/istio/ingressgateway-certs/tls.key", SPIRE, False),
+        ("file-root:/etc/istio/ingressgateway-ca-certs/ca.crt", SPIRE, False)]},
+    ("gateway-file-certs", "1.26.0"): {"Deployment/istio-system/istio-ingressgateway": IDENTITY + [
+        ("kubernetes://partners-tls", ISTIOD, True),
+        ("file-cert:/etc/istio/ingressgateway-certs/tls.crt~/etc/istio/ingressgateway-certs/tls.key", FILES, True),
+        ("file-cert:/etc/istio/ingressgateway-certs/tls.crt~/etc/istio/ingressgateway-certs/tls.key", FILES, True),
+        ("file-root:/etc/istio/ingressgateway-ca-certs/ca.crt", FILES, True)]},
+    # credentialName with a workloadSelector is served by istiod over ADS, never by SPIRE
+    ("credential-name-with-selector", "1.22.3"): {"Deployment/payments/checkout": IDENTITY + [("kubernetes://stripe-ca-cacert", ISTIOD, True)]},
+    ("credential-name-with-selector", "1.24.6"): {"Deployment/payments/checkout": IDENTITY + [("kubernetes://stripe-ca-cacert", ISTIOD, True)]},
+    # credentialName without a selector: the sidecar builds no TLS context at all, so requests nothing
+    ("credential-name-no-selector", "1.22.3"): {"Deployment/payments/checkout": IDENTITY},
+    ("istio-mutual", "1.22.3"): {"Deployment/payments/checkout": IDENTITY},
+    ("insecure-skip-verify", "1.22.3"): {"Deployment/payments/checkout": IDENTITY},
+    ("insecure-skip-verify", "1.26.0"): {"Deployment/payments/checkout": IDENTITY},
+}
+
+
+@pytest.mark.parametrize("scenario,version", sorted(CASES))
+def test_exact_sds_table(run_cli, scenario, version):
+    code, rows = table(run_cli, scenario, "--istio-version", version)
+    assert {k: sorted(v) for k, v in rows.items()} == {k: sorted(v) for k, v in CASES[(scenario, version)].items()}
+    assert code == (1 if any(not ok for v in rows.values() for _, _, ok in v) else 0)
+
+
+def test_kubeflow_emptydir_trap_has_no_spire_proxy(run_cli):
+    _, rows = table(run_cli, "kubeflow-emptydir-trap")
+    assert rows == {}
+    _, all_rows = table(run_cli, "kubeflow-emptydir-trap", "--all")
+    assert all_rows and all(server == AGENT for v in all_rows.values() for _, server, _ in v)
+
+
+def test_text_table_quotes_the_log_line(run_cli):
+    code, out, _ = run_cli("sds", str(FIXTURES / "spire-istio-1.22"))
+    assert code == 1
+    assert 'workload is not authorized for the requested identities ["file-root:system"]' in out
+    assert "FAILS" in out
+
+
+def test_findings_are_derived_from_the_table(run_cli):
+    """Every failing file name in the SDS table has an MM101/MM102 finding at the same place, and vice versa."""
+    _, out, _ = run_cli("sds", str(FIXTURES / "ca-file-spire-1.23"), "--format", "json")
+    failing = {(n["path"], n["line"]) for t in json.loads(out) for n in t["names"] if not n["ok"]}
+    _, rep, _ = run_cli("scan", str(FIXTURES / "ca-file-spire-1.23"), "--format", "json")
+    blocks = {(f["path"], f["line"]) for f in json.loads(rep)["findings"] if f["rule"] == "MM101"}
+    assert blocks and blocks <= failing
