@@ -1,0 +1,60 @@
+"""Which files a scan reads: git's view inside a work tree, .gitignore outside, --exclude, no escapes."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from conftest import FIXTURES
+from migrator.discover import discover
+
+DR = (FIXTURES / "spire-istio-1.22" / "apps/payments/destinationrule-stripe.yaml").read_text()
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True)
+
+
+def test_git_work_tree_uses_tracked_and_untracked_not_ignored(tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "spire-istio-1.22", repo)
+    (repo / ".gitignore").write_text("rendered/\n")
+    (repo / "rendered").mkdir()
+    (repo / "rendered" / "out.yaml").write_text(DR)
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "init")
+    (repo / "new-untracked.yaml").write_text(DR)
+    (repo / "apps/payments/service.yaml").unlink()  # deleted but still tracked
+    _, files, problems = discover([str(repo)])
+    rels = {c.relpath for c in files}
+    assert "new-untracked.yaml" in rels
+    assert "rendered/out.yaml" not in rels
+    assert "apps/payments/service.yaml" not in rels
+    assert not problems
+
+
+def test_plain_directory_honours_gitignore_and_exclude(tmp_path):
+    (tmp_path / ".gitignore").write_text("# generated\nbuild/\n*.rendered.yaml\n")
+    for rel in ("a.yaml", "build/b.yaml", "c.rendered.yaml", "vendor/d.yml", "e.txt"):
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(DR)
+    _, files, _ = discover([str(tmp_path)], excludes=("vendor",))
+    assert [c.relpath for c in files] == ["a.yaml"]
+
+
+def test_explicit_file_is_read_whatever_its_name(tmp_path):
+    f = tmp_path / "dr.txt"
+    f.write_text(DR)
+    root, files, _ = discover([str(f)])
+    assert root == tmp_path.resolve() and [c.relpath for c in files] == ["dr.txt"]
+
+
+def test_paths_are_relative_to_the_common_root(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.yaml").write_text(DR)
+    root, files, _ = discover([str(tmp_path / "a"), str(tmp_path / "b")])
+    assert root == tmp_path.resolve()
+    assert [c.relpath for c in files] == ["a/x.yaml", "b/x.yaml"]
