@@ -131,13 +131,6 @@ def decode(path: str, raw: bytes, max_bytes: int) -> tuple[str | None, Problem |
     return text, None
 
 
-def looks_like_helm_template(path: str, text: str) -> bool:
-    """Helm chart templates are Go templates, not YAML: recognise them rather than report a parse error."""
-    if "{{" not in text:
-        return False
-    return "/templates/" in f"/{path}" or bool(_TEMPLATE_ACTION.search(text))
-
-
 def load_text(path: str, text: str) -> LoadedFile:
     """Parse every document of a text; problems are returned, never raised."""
     result = LoadedFile(path, text=text)
@@ -147,15 +140,14 @@ def load_text(path: str, text: str) -> LoadedFile:
         result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
         return result
     try:
-        for index, (node, data) in enumerate(_iter_nodes(body)):
+        for index, (node, data, too_big, dups) in enumerate(_iter_nodes(body)):
             if node is None:
                 continue
-            too_big = _expanded_size(node)
             if too_big:
                 result.problems.append(Problem(path, f"document {index + 1} expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases (alias bomb?); not scanned", line=node.start_mark.line + 1))
                 continue
-            for dup in duplicate_keys(node):
-                result.problems.append(Problem(path, dup[1], line=dup[0]))
+            for line, message in dups:
+                result.problems.append(Problem(path, message, line=line))
             result.documents.extend(_expand_list(path, index, node, data))
     except yaml.MarkedYAMLError as exc:
         if "{{" in body:
@@ -173,71 +165,72 @@ def load_text(path: str, text: str) -> LoadedFile:
     return result
 
 
-def _iter_nodes(text: str) -> Iterator[tuple[yaml.Node | None, Any]]:
-    """Yield (node, data) per document: one parse gives both the marks and the constructed values."""
+def _iter_nodes(text: str) -> Iterator[tuple[yaml.Node | None, Any, bool, list]]:
+    """Yield (node, data, too_big, duplicate keys) per document: one parse gives marks and values."""
     loader = _Loader(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
-                yield None, None
+                yield None, None, False, []
                 continue
-            if _expanded_size(node):
-                yield node, None  # do not construct an alias bomb
+            too_big, dups = inspect_node(node)
+            if too_big:
+                yield node, None, True, []  # never construct an alias bomb
                 continue
-            yield node, loader.construct_document(node)
+            yield node, loader.construct_document(node), False, dups
     finally:
         loader.dispose()
 
 
-def _expanded_size(node: yaml.Node) -> bool:
-    """True when the document, with aliases expanded, exceeds MAX_EXPANDED_NODES (memoised on the DAG)."""
+def inspect_node(node: yaml.Node) -> tuple[bool, list[tuple[int, str]]]:
+    """One walk over a document's node graph: is it an alias bomb, and which keys are duplicated?
+
+    Sizes are memoised per node, so aliases count as expanded (what a consumer would build) while
+    the walk stays linear in the number of distinct nodes.  libyaml keeps the last of duplicate
+    keys silently and Go decoders differ, so duplicates are reported, never resolved.
+    """
     memo: dict[int, int] = {}
-
-    def size(n: yaml.Node) -> int:
-        key = id(n)
-        if key in memo:
-            return memo[key]
-        memo[key] = 1  # cycles (recursive aliases) count once
-        total = 1
-        if isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                total += size(k) + size(v)
-                if total > MAX_EXPANDED_NODES:
-                    break
-        elif isinstance(n, yaml.SequenceNode):
-            for v in n.value:
-                total += size(v)
-                if total > MAX_EXPANDED_NODES:
-                    break
-        memo[key] = total
-        return total
-
-    return size(node) > MAX_EXPANDED_NODES
-
-
-def duplicate_keys(node: yaml.Node) -> list[tuple[int, str]]:
-    """Duplicate mapping keys as (line, message): libyaml keeps the last, Go decoders differ."""
-    found: list[tuple[int, str]] = []
-    seen_nodes: set[int] = set()
-    stack = [node]
+    dups: list[tuple[int, str]] = []
+    stack: list[tuple[yaml.Node, bool]] = [(node, False)]
     while stack:
-        n = stack.pop()
-        if id(n) in seen_nodes:
+        n, done = stack.pop()
+        key = id(n)
+        if done:
+            if isinstance(n, yaml.MappingNode):
+                size = 1 + sum(memo.get(id(k), 1) + memo.get(id(v), 1) for k, v in n.value)
+            else:
+                size = 1 + sum(memo.get(id(v), 1) for v in n.value)
+            memo[key] = size
+            if size > MAX_EXPANDED_NODES:
+                return True, []
             continue
-        seen_nodes.add(id(n))
+        if key in memo:
+            continue
+        memo[key] = 1  # provisional: a recursive alias counts once
+        if isinstance(n, yaml.ScalarNode):
+            continue
+        stack.append((n, True))
         if isinstance(n, yaml.MappingNode):
             first: dict[str, int] = {}
             for k, v in n.value:
                 if isinstance(k, yaml.ScalarNode) and k.value != "<<":
                     if k.value in first:
-                        found.append((k.start_mark.line + 1, f"duplicate key {k.value!r} (first at line {first[k.value]}); Kubernetes decoders disagree on which value wins"))
+                        dups.append((k.start_mark.line + 1, f"duplicate key {k.value!r} (first at line {first[k.value]}); Kubernetes decoders disagree on which value wins"))
                     else:
                         first[k.value] = k.start_mark.line + 1
-                stack.append(v)
-        elif isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
-    return sorted(found)
+                if id(v) not in memo:
+                    stack.append((v, False))
+        else:
+            for v in n.value:
+                if id(v) not in memo:
+                    stack.append((v, False))
+    return memo[id(node)] > MAX_EXPANDED_NODES, sorted(dups)
+
+
+def duplicate_keys(node: yaml.Node) -> list[tuple[int, str]]:
+    """Duplicate mapping keys as (line, message)."""
+    return inspect_node(node)[1]
 
 
 def _expand_list(path: str, index: int, node: yaml.Node, data: Any) -> list[Document]:

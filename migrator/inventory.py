@@ -144,7 +144,8 @@ class Collector:
     def __init__(self, path: str, text: str):
         self.path = path
         self.env = env_of(path)
-        self.text_lines = text.splitlines()
+        # suppression comments are rare: only split the text into lines when one can be there
+        self.text_lines = text.splitlines() if "mesh-migrator" in text else []
         self.inv = Inventory()
 
     # -- entry point ---------------------------------------------------------------------------
