@@ -1,7 +1,10 @@
 """Baselines: record today's findings so CI fails only on new ones.
 
-A finding is identified without its line number (rule, path, resource, SDS name), so unrelated
-edits that move it do not make it "new".  Baselined findings stay in the reports, marked suppressed.
+A finding is identified the way SARIF partialFingerprints identify it (report/sarif.py
+`identity`): rule, path, resource, SDS name and which block of the resource — never the line or
+the message — so unrelated edits that move it do not make it "new", while a second offending TLS
+block in an already-baselined DestinationRule is new.  Baselined findings stay in every report,
+marked suppressed.
 """
 
 from __future__ import annotations
@@ -9,19 +12,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from migrator.model import Finding
 
+def _fingerprints(findings) -> list[str]:
+    from migrator.report.sarif import fingerprints
 
-def fingerprint(f: Finding) -> str:
-    return "|".join([f.rule, f.path, f.resource, f.sds_resource or "", f.env or ""])
+    return fingerprints(findings)
 
 
 def write_baseline(path: Path, result) -> None:
     from migrator.fsio import atomic_write
 
-    entries = sorted({fingerprint(f) for f in result.active})
-    doc = {"tool": "mesh-migrator", "version": 1, "findings": [dict(zip(("rule", "path", "resource", "sds_resource", "env"), e.split("|"))) for e in entries]}
-    atomic_write(path, json.dumps(doc, indent=2) + "\n")
+    active = result.active
+    entries = sorted(
+        ({"fingerprint": fp, "rule": f.rule, "path": f.path, "resource": f.resource} for f, fp in zip(active, _fingerprints(active))),
+        key=lambda e: (e["path"], e["rule"], e["fingerprint"]),
+    )
+    atomic_write(path, json.dumps({"tool": "mesh-migrator", "version": 2, "findings": entries}, indent=2) + "\n")
 
 
 def load_baseline(path: Path) -> set[str]:
@@ -29,7 +35,7 @@ def load_baseline(path: Path) -> set[str]:
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return {"|".join([e["rule"], e["path"], e["resource"], e.get("sds_resource", ""), e.get("env", "")]) for e in doc["findings"]}
+        return {e["fingerprint"] for e in doc["findings"]}
     except FileNotFoundError as exc:
         raise CliError(f"{path}: baseline not found (create it with --update-baseline)") from exc
     except (ValueError, KeyError, TypeError) as exc:
@@ -38,6 +44,7 @@ def load_baseline(path: Path) -> set[str]:
 
 def apply_baseline(path: Path, result) -> None:
     known = load_baseline(path)
-    for f in result.findings:
-        if not f.suppressed and fingerprint(f) in known:
+    candidates = [f for f in result.findings if not f.suppressed]
+    for f, fp in zip(candidates, _fingerprints(candidates)):
+        if fp in known:
             f.suppressed, f.suppression_reason = "baseline", f"recorded in {path}"

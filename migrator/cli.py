@@ -90,12 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from migrator import commands
+    from migrator.config import ConfigError
     from migrator.discover import UsageError
     from migrator.versions import VersionError
 
     try:
         return commands.dispatch(args)
-    except (CliError, UsageError, VersionError) as exc:
+    except (CliError, UsageError, VersionError, ConfigError) as exc:
         print(f"mesh-migrator: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -75,6 +75,13 @@ def print_problems(result, stream=None) -> None:
 def cmd_scan(args) -> int:
     from migrator.baseline import apply_baseline, write_baseline
 
+    from migrator.cli import CliError
+    from migrator.config import load_config
+
+    baseline = args.baseline or load_config(args.config, args.paths or ["."]).data.get("baseline")
+    if args.update_baseline and not baseline:
+        raise CliError("--update-baseline needs --baseline FILE (or `baseline:` in the config file)")
+    args.baseline = baseline
     result = run_scan(args)
     if args.baseline:
         if args.update_baseline:

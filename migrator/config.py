@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from migrator.model import ScanOptions
-from migrator.versions import require_version
+from migrator.versions import VersionError, require_version
 
 CONFIG_NAMES = (".mesh-migrator.yaml", ".mesh-migrator.yml")
 
@@ -36,17 +36,25 @@ def config_schema() -> dict:
 class Config:
     path: Path | None = None
     data: dict = field(default_factory=dict)
+    node: Any = None  # composed YAML, for line numbers in error messages
+
+    def _version(self, *key_path: str):
+        cur: Any = self.data
+        for k in key_path:
+            cur = (cur or {}).get(k)
+        if not cur:
+            return None
+        try:
+            return require_version(str(cur), ".".join(key_path))
+        except VersionError as exc:
+            raise ConfigError(f"{self.path}:{_line_of(self.node, list(key_path))}: {exc}") from exc
 
     def scan_options(self) -> ScanOptions:
         d = self.data
         opts = ScanOptions()
-        versions = d.get("versions") or {}
-        if versions.get("istio"):
-            opts.istio_version = require_version(str(versions["istio"]), f"{self.path}: versions.istio")
-        if versions.get("spire"):
-            opts.spire_version = require_version(str(versions["spire"]), f"{self.path}: versions.spire")
-        if d.get("target"):
-            opts.target = require_version(str(d["target"]), f"{self.path}: target")
+        opts.istio_version = self._version("versions", "istio")
+        opts.spire_version = self._version("versions", "spire")
+        opts.target = self._version("target")
         opts.excludes = tuple(d.get("exclude") or ())
         rules = d.get("rules") or {}
         opts.rules_enabled = tuple(rules.get("enable") or ())
@@ -95,7 +103,7 @@ def load_config(explicit: str | None, paths: list[str]) -> Config:
         line = _line_of(node, key_path)
         key = ".".join(str(k) for k in key_path) or "(top level)"
         raise ConfigError(f"{path}:{line}: {key}: {e.message}")
-    return Config(path, data)
+    return Config(path, data, node)
 
 
 def _line_of(node: Any, path: list) -> int:

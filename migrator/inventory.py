@@ -183,7 +183,10 @@ class Collector:
         """Inline `# mesh-migrator: ignore[ID] reason` comments and the `mesh-migrator.io/ignore` annotation."""
         start = doc.node.start_mark.line + doc.line_offset  # 0-based
         end = doc.node.end_mark.line + doc.line_offset
-        for i in range(max(0, start - 1), min(len(self.text_lines), end + 1)):
+        top = start  # the comment block right above a resource belongs to it
+        while top > 0 and top - 1 < len(self.text_lines) and self.text_lines[top - 1].lstrip().startswith("#"):
+            top -= 1
+        for i in range(top, min(len(self.text_lines), end + 1)):
             m = self._IGNORE.search(self.text_lines[i])
             if not m:
                 continue

@@ -138,6 +138,10 @@ def _resolve(pins: list[Pin], product: str, override: Version | None, assumption
     if override is not None:
         return override, False
     mine = [p for p in pins if p.product == product]
+    # revision labels (istio.io/rev: 1-22-3) name a control plane; they are not the installed version
+    # when anything else pins it, and an in-place upgrade legitimately leaves them behind
+    real = [p for p in mine if p.component != "revision"]
+    mine = real or mine
     if not mine:
         if not quiet:
             assumptions.append(f"{product.capitalize()} version unknown{where}: no pin found; rules that depend on it report at low confidence (pass --{product}-version)")
