@@ -194,6 +194,7 @@ def cmd_sds(args) -> int:
 
 
 def _sds_text(tables) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(highlight=False)
@@ -206,11 +207,12 @@ def _sds_text(tables) -> None:
         for col in ("SDS resource", "server", "result", "requested because"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(r.name, r.server, "ok" if r.ok else "[bold red]FAILS[/]", r.origin + (f"\n{r.path}:{r.line}" if r.path else ""))
+            table.add_row(escape(r.name), escape(r.server), "ok" if r.ok else "[bold red]FAILS[/]",
+                          escape(r.origin + (f"\n{r.path}:{r.line}" if r.path else "")))
         console.print(table)
         for r in rows:
             if r.log:
-                console.print(f"  [red]{r.name}[/]: {r.log}", soft_wrap=True)
+                console.print(f"  [red]{escape(r.name)}[/]: {escape(r.log)}", soft_wrap=True)
 
 
 def dispatch(args) -> int:

@@ -1,0 +1,310 @@
+"""`mesh-migrator fix`: findings → remedies → verified edits → unified diff or atomic writes.
+
+Nothing reaches the disk unless (1) the edit engine produced it by splicing the original text,
+(2) the verification gate re-parsed it in YAML 1.1 and 1.2, compared it with the intended change and
+validated changed Istio resources against the CRD schema of the version in force, and (3) the file
+on disk still has the bytes that were read.  A failing file is reported and left untouched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrator.model import Finding
+from migrator.remedies import FileChange, FixContext, Refused, Remedy, build as build_remedy, options_for
+
+
+@dataclass
+class FilePlan:
+    """The outcome for one file: old and new text, or why it is not written."""
+
+    path: str
+    old: str
+    new: str
+    sha256: str | None
+    remedies: list[Remedy] = field(default_factory=list)
+    problem: str | None = None
+    is_new: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.problem is None and self.old != self.new
+
+
+@dataclass
+class FixPlan:
+    root: Path
+    repo_prefix: str  # scan root relative to the git top level ("" when the same or not in git)
+    files: list[FilePlan]
+    remedies: list[Remedy]
+    refused: list[tuple[Finding, str]]
+    undecided: list[Finding]
+
+    @property
+    def pending(self) -> list[FilePlan]:
+        return [f for f in self.files if f.changed]
+
+    @property
+    def failed(self) -> list[FilePlan]:
+        return [f for f in self.files if f.problem]
+
+
+def choose_strategy(finding: Finding, requested: str | None, per_rule: dict[str, str], ctx: FixContext) -> str | None:
+    """--strategy wins, then the config's per-rule strategy; otherwise the safest that works and edits."""
+    if requested:
+        return requested
+    if finding.rule in per_rule:
+        return per_rule[finding.rule]
+    for name, reason in options_for(finding, ctx):
+        if reason is None and name == "credential-name" and (ctx.ca_bundle or ctx.secret_name):
+            return name
+    return None
+
+
+def plan_fixes(result, *, strategy: str | None = None, rules: tuple[str, ...] = (), per_rule: dict | None = None,
+               ctx: FixContext | None = None) -> FixPlan:
+    """Turn a scan result into per-file rewrites, each passed through the verification gate."""
+    ctx = ctx or FixContext()
+    per_rule = per_rule or {}
+    remedies: list[Remedy] = []
+    refused: list[tuple[Finding, str]] = []
+    undecided: list[Finding] = []
+    views = {v.env: v for v in result.views}
+    for f in result.active:
+        if rules and f.rule not in rules:
+            continue
+        view = views.get((f.env or "").split(",")[0] or None) or result.views[0]
+        fctx = FixContext(ctx.secret_name, ctx.ca_bundle, ctx.ca_path, view)
+        from migrator.rules import catalog
+
+        if strategy and strategy not in catalog()[f.rule].remedies:
+            continue  # --strategy X applies to the rules X can fix; the others are left alone
+        name = choose_strategy(f, strategy, per_rule, fctx)
+        if name is None:
+            from migrator.rules import catalog
+
+            if catalog()[f.rule].remedies:
+                undecided.append(f)
+            continue
+        try:
+            remedies.append(build_remedy(name, f, fctx))
+        except Refused as exc:
+            refused.append((f, f"{name}: {exc}"))
+    files = _apply(result, remedies)
+    return FixPlan(result.root, _repo_prefix(result.root), files, remedies, refused, undecided)
+
+
+def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
+    from migrator.edits import EditError, apply_edits
+    from migrator.fsio import read_text
+    from migrator.verify import verify_rewrite
+
+    by_path: dict[str, list[tuple[Remedy, FileChange]]] = {}
+    for r in remedies:
+        for ch in r.changes:
+            by_path.setdefault(ch.path, []).append((r, ch))
+    out = []
+    for path, items in sorted(by_path.items()):
+        rems = _unique([r for r, _ in items])
+        abspath = result.root / path
+        new_texts = [ch.new_text for _, ch in items if ch.new_text is not None]
+        if new_texts:
+            out.append(_new_file(path, abspath, new_texts[0], rems))
+            continue
+        try:
+            old, sha = read_text(abspath)
+        except OSError as exc:
+            out.append(FilePlan(path, "", "", None, rems, f"cannot read: {exc.strerror or exc}"))
+            continue
+        edits = [e for _, ch in items for e in ch.edits]
+        try:
+            res = apply_edits(old, edits)
+        except EditError as exc:
+            line = f" (line {exc.line})" if getattr(exc, "line", None) else ""
+            out.append(FilePlan(path, old, old, sha, rems, f"edit refused{line}: {exc}"))
+            continue
+        gate = verify_rewrite(old, res.text, edits, schema_validator=_validator(result, rems))
+        if not gate.ok:
+            out.append(FilePlan(path, old, old, sha, rems, "verification gate failed: " + "; ".join(gate.problems)))
+            continue
+        out.append(FilePlan(path, old, res.text, sha, rems))
+    return out
+
+
+def _unique(items):
+    seen, out = set(), []
+    for x in items:
+        if id(x) not in seen:
+            seen.add(id(x))
+            out.append(x)
+    return out
+
+
+def _validator(result, remedies: list[Remedy]):
+    """Validate changed Istio resources against the CRD schema of the version the finding's env runs."""
+    from migrator.crds import validate_istio_resource
+
+    versions = {str(v.istio) if v.istio else None for v in result.views}
+    version = sorted(v for v in versions if v)[0] if any(versions) else None
+
+    def validate(obj: dict) -> list[str]:
+        return validate_istio_resource(obj, version) if isinstance(obj, dict) else []
+
+    return validate
+
+
+def _new_file(path: str, abspath: Path, text: str, rems: list[Remedy]) -> FilePlan:
+    """Generated files (Secret, Role): created when absent, a no-op when identical, refused otherwise."""
+    if abspath.exists():
+        current = abspath.read_text(encoding="utf-8")
+        if current == text:
+            return FilePlan(path, current, current, None, rems, is_new=False)
+        return FilePlan(path, current, current, None, rems, "exists with different content; not overwritten")
+    import yaml
+
+    try:
+        list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:  # pragma: no cover - generated text is ours
+        return FilePlan(path, "", "", None, rems, f"generated YAML does not parse: {exc}")
+    return FilePlan(path, "", text, None, rems, is_new=True)
+
+
+def _repo_prefix(root: Path) -> str:
+    try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    if top.returncode != 0:
+        return ""
+    try:
+        rel = root.resolve().relative_to(Path(top.stdout.strip()).resolve()).as_posix()
+    except ValueError:
+        return ""
+    return "" if rel == "." else rel + "/"
+
+
+def render_diff(plan: FixPlan, *, header: bool = True) -> str:
+    """A unified diff `git apply` accepts, paths relative to the repo root, remedy notes as a header."""
+    chunks = []
+    if header:
+        groups: dict[tuple, list] = {}
+        for r in plan.remedies:  # one mesh-wide change fixes many findings: say it once
+            groups.setdefault((r.strategy, r.summary, r.security_cost, tuple(r.notes)), []).append(r.finding)
+        for (strategy, summary, cost, notes), findings in groups.items():
+            chunks.append(f"# strategy {strategy}: {summary}\n")
+            for f in findings:
+                chunks.append(f"#   fixes {f.rule} {f.resource} ({f.path}:{f.line})\n")
+            chunks.append(f"#   security cost: {cost}\n")
+            for note in notes:
+                chunks.append(f"#   note: {note}\n")
+    for fp in plan.pending:
+        name = plan.repo_prefix + fp.path
+        old_lines = fp.old.splitlines(keepends=True)
+        new_lines = fp.new.splitlines(keepends=True)
+        a = "/dev/null" if fp.is_new else f"a/{name}"
+        chunks.append(f"diff --git a/{name} b/{name}\n")
+        if fp.is_new:
+            chunks.append("new file mode 100644\n")
+        for line in difflib.unified_diff(old_lines, new_lines, a, f"b/{name}", n=3):
+            if not line.endswith("\n"):
+                line += "\n\\ No newline at end of file\n"
+            chunks.append(line)
+    return "".join(chunks)
+
+
+def write_plan(plan: FixPlan) -> list[str]:
+    """Apply every pending file atomically; returns one-line problems (stale or unwritable files)."""
+    from migrator.fsio import StaleFileError, atomic_write
+
+    problems = []
+    for fp in plan.pending:
+        target = plan.root / fp.path
+        try:
+            if fp.is_new:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    problems.append(f"{fp.path}: appeared on disk since the plan was made; not overwritten")
+                    continue
+            atomic_write(target, fp.new, expected_sha256=fp.sha256)
+        except StaleFileError:
+            problems.append(f"{fp.path}: changed on disk since it was read; not overwritten")
+        except OSError as exc:
+            problems.append(f"{fp.path}: not written: {exc.strerror or exc}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------------- CLI
+
+
+def register(sub) -> None:
+    from migrator.cli import add_scan_options
+
+    p = sub.add_parser("fix", help="rewrite manifests to fix findings (dry run: prints a unified diff)")
+    add_scan_options(p)
+    p.add_argument("--strategy", choices=["credential-name", "ca-file", "skip-verify", "disable-verify", "upgrade"],
+                   help="remedy to apply (default: per-rule config, else credential-name when a CA/secret is given)")
+    p.add_argument("--write", action="store_true", help="apply the changes (atomically); default is a dry run")
+    p.add_argument("--check", action="store_true", help="exit 1 when fixes are pending (CI / pre-commit)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing (non-interactive)")
+    p.add_argument("--secret-name", help="credential-name: Secret name; `{name}` stands for the DestinationRule/Gateway name (default {name}-ca)")
+    p.add_argument("--ca-bundle", help="credential-name: PEM file to generate the Secret from (certificates only)")
+    p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
+    p.add_argument("--no-header", action="store_true", help="omit the remedy/security-cost header from the diff")
+
+
+def run(args) -> int:
+    from migrator.commands import options_from_args, print_problems, run_scan
+    from migrator.config import load_config
+
+    options = options_from_args(args)
+    result = run_scan(args, options)
+    print_problems(result)
+    config = load_config(args.config, args.paths or ["."])
+    fix_cfg = config.data.get("fix") or {}
+    per_rule = {k.upper(): v for k, v in ((config.data.get("rules") or {}).get("strategy") or {}).items()}
+    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), args.ca_bundle or fix_cfg.get("ca_bundle"),
+                     args.ca_path or fix_cfg.get("ca_path"))
+    plan = plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
+    for f, why in plan.refused:
+        print(f"{f.path}:{f.line}: {f.rule}: not fixed: {why}", file=sys.stderr)
+    for f in plan.undecided:
+        print(f"{f.path}:{f.line}: {f.rule}: needs a decision: pass --strategy "
+              f"({', '.join(n for n, why in options_for(f, FixContext(view=result.views[0])) if why is None) or 'see explain'})", file=sys.stderr)
+    for fp in plan.failed:
+        print(f"{fp.path}: not fixed: {fp.problem}", file=sys.stderr)
+    diff = render_diff(plan, header=not args.no_header)
+    if args.write:
+        if not plan.pending:
+            print("nothing to write", file=sys.stderr)
+        else:
+            if not args.yes and sys.stdin.isatty():
+                sys.stdout.write(diff)
+                if input(f"write {len(plan.pending)} file(s)? [y/N] ").strip().lower() not in ("y", "yes"):
+                    print("nothing written", file=sys.stderr)
+                    return 0
+            problems = write_plan(plan)
+            for p in problems:
+                print(p, file=sys.stderr)
+            print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
+            if problems:
+                return 1
+    else:
+        sys.stdout.write(diff)
+    if plan.failed:
+        return 1
+    if args.check:
+        return 1 if plan.pending else 0
+    return 0
+
+
+def _register_command():
+    from migrator.commands import EXTRA_COMMANDS
+
+    EXTRA_COMMANDS["fix"] = (register, run)
+
+
+_register_command()
