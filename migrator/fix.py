@@ -94,8 +94,12 @@ def plan_fixes(result, *, strategy: str | None = None, rules: tuple[str, ...] = 
             remedies.append(build_remedy(name, f, fctx))
         except Refused as exc:
             refused.append((f, f"{name}: {exc}"))
-    files = _apply(result, remedies)
-    return FixPlan(result.root, _repo_prefix(result.root), files, remedies, refused, undecided)
+    return plan_remedies(result, remedies, refused, undecided)
+
+
+def plan_remedies(result, remedies: list[Remedy], refused=(), undecided=()) -> FixPlan:
+    """Apply already chosen remedies (one strategy per finding, as the wizard and `pr` pick them)."""
+    return FixPlan(result.root, repo_prefix(result.root), _apply(result, remedies), list(remedies), list(refused), list(undecided))
 
 
 def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
@@ -148,8 +152,8 @@ def _validator(result, remedies: list[Remedy]):
     """Validate changed Istio resources against the CRD schema of the version the finding's env runs."""
     from migrator.crds import validate_istio_resource
 
-    versions = {str(v.istio) if v.istio else None for v in result.views}
-    version = sorted(v for v in versions if v)[0] if any(versions) else None
+    known = sorted(v.istio for v in result.views if v.istio is not None)
+    version = str(known[0]) if known else None  # the oldest version in force: it knows the fewest fields
 
     def validate(obj: dict) -> list[str]:
         return validate_istio_resource(obj, version) if isinstance(obj, dict) else []
@@ -173,7 +177,7 @@ def _new_file(path: str, abspath: Path, text: str, rems: list[Remedy]) -> FilePl
     return FilePlan(path, "", text, None, rems, is_new=True)
 
 
-def _repo_prefix(root: Path) -> str:
+def repo_prefix(root: Path) -> str:
     try:
         top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):

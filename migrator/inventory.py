@@ -67,6 +67,21 @@ class IstiodConfig:
 
 
 @dataclass(frozen=True)
+class SpireAgentConfig:
+    """The SDS-relevant settings of a SPIRE agent's agent.conf (HCL or the hardened chart's JSON)."""
+
+    path: str
+    line: int
+    socket_path: str
+    trust_domain: str
+    sds: tuple  # ((key, value), ...) of the agent's sds block
+    env: str | None = None
+
+    def sds_name(self, key: str, default: str) -> str:
+        return dict(self.sds).get(key, default)
+
+
+@dataclass(frozen=True)
 class Region:
     """Lines of a file covered by a suppression (inline comment or resource annotation)."""
 
@@ -92,9 +107,10 @@ class Inventory:
     injected_namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> label that injects
     suppressions: list[Region] = field(default_factory=list)
     istiod_configs: list[IstiodConfig] = field(default_factory=list)
+    spire_agent_configs: list[SpireAgentConfig] = field(default_factory=list)
 
     def merge(self, other: "Inventory") -> None:
-        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions", "istiod_configs"):
+        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions", "istiod_configs", "spire_agent_configs"):
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
 
@@ -173,6 +189,8 @@ class Collector:
             self._workload(doc)
         if kind == "Namespace":
             self._namespace(doc)
+        if kind == "ConfigMap" and isinstance(data.get("data"), dict) and isinstance(data["data"].get("agent.conf"), str):
+            self._spire_agent_conf(doc, data["data"]["agent.conf"])
         if kind in KEPT_KINDS or doc.api_version.split("/")[0].endswith("istio.io"):
             self._keep(doc)
 
@@ -537,7 +555,7 @@ class Collector:
         inject = (labels.get("sidecar.istio.io/inject") or ann.get("sidecar.istio.io/inject") or "").lower()
         has_proxy_container = any(c.get("name") == "istio-proxy" for c in containers)
         signals = inject == "true" or bool(templates) or "istio.io/rev" in labels or has_proxy_container
-        if inject == "false" or not (signals or namespace in self.inv.injected_namespaces or _namespace_injection_possible(namespace)):
+        if inject == "false":
             return None
         is_gateway = "gateway" in templates or any(c.get("image") == "auto" and "gateway" in str(labels.get("istio", "")) for c in containers) or any(
             "router" in [str(a) for a in (c.get("args") or [])] for c in containers if c.get("name") == "istio-proxy")
@@ -549,10 +567,14 @@ class Collector:
             spire, reason, confidence = self._spire_by_templates(templates)
         line = doc.line_of(tpl_path + ("metadata", "annotations", "inject.istio.io/templates")) if templates else doc.line_of(("metadata", "name"))
         if not (signals or spire):
-            return None
+            # injected only if its namespace is labelled for injection somewhere in the repo: decided
+            # once every file is read (resolve_proxies), since the Namespace may live in another file
+            injected_ns = NAMESPACE_PENDING
+        else:
+            injected_ns = ""
         return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
                      str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"), spire, reason, self.path, line,
-                     confidence if spire else "high", tuple(templates), ann, self.env)
+                     confidence if spire else (injected_ns or "high"), tuple(templates), ann, self.env)
 
     def _spire_by_templates(self, templates: list[str]) -> tuple[bool, str, str]:
         """Resolved later against the injector templates of the whole repo; record the wish here."""
@@ -572,6 +594,23 @@ class Collector:
                 self.inv.pins.append(Pin("istio", str(rev), self.path, doc.line_of(("metadata", "labels", "istio.io/rev")),
                                          f"Namespace {doc.name} label istio.io/rev={labels['istio.io/rev']}", "revision", self.env,
                                          str(labels["istio.io/rev"]), doc.index, doc.base_path + ("metadata", "labels", "istio.io/rev")))
+
+    _HCL_SETTING = re.compile(r'^\s*(socket_path|trust_domain|default_svid_name|default_bundle_name|default_all_bundles_name)\s*=\s*"([^"]*)"', re.M)
+
+    def _spire_agent_conf(self, doc: Document, conf: str) -> None:
+        """agent.conf: HCL in Istio's quickstart, JSON in the hardened chart (domain-report §4.2)."""
+        settings: dict[str, str] = {}
+        try:
+            import json
+
+            agent = json.loads(conf).get("agent", {})
+            settings = {k: str(v) for k, v in agent.items() if k in ("socket_path", "trust_domain")}
+            settings.update({k: str(v) for k, v in (agent.get("sds") or {}).items()})
+        except (ValueError, AttributeError):
+            settings = {m.group(1): m.group(2) for m in self._HCL_SETTING.finditer(conf)}
+        sds = tuple(sorted((k, v) for k, v in settings.items() if k.startswith("default_")))
+        self.inv.spire_agent_configs.append(SpireAgentConfig(self.path, doc.line_of(("data", "agent.conf")), settings.get("socket_path", ""),
+                                                             settings.get("trust_domain", ""), sds, self.env))
 
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
@@ -596,10 +635,6 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + 1 + doc.line_offset
             _index_lines(doc, v, path + (i,), out, depth + 1)
-
-
-def _namespace_injection_possible(namespace: str) -> bool:
-    return False
 
 
 def _split_templates(value: Any) -> list[str]:
@@ -630,8 +665,15 @@ def _text_is_spire(text: str) -> bool:
     return "csi.spiffe.io" in text or any(s in text for s in ("/run/spire/", "agent-sockets"))
 
 
+NAMESPACE_PENDING = "namespace-pending"
+
+
 def resolve_spire_templates(inv: Inventory) -> None:
-    """Decide template-based SPIRE signals once every injector template of the repo is known."""
+    """Decide what needs the whole repo: namespace-label injection and template-based SPIRE signals."""
+    inv.proxies[:] = [p for p in inv.proxies if p.confidence != NAMESPACE_PENDING or p.namespace in inv.injected_namespaces]
+    for p in inv.proxies:
+        if p.confidence == NAMESPACE_PENDING:
+            p.confidence = "high"
     defined = {}
     for t in inv.templates:
         defined.setdefault(t.name, t)

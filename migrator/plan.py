@@ -892,7 +892,7 @@ def _repo_prefix(root: Path) -> str:
 
 @lru_cache(maxsize=64)
 def _prefix_cached(root: str) -> str:
-    from migrator.fix import _repo_prefix as prefix
+    from migrator.fix import repo_prefix as prefix
 
     return prefix(Path(root))
 

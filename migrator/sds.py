@@ -173,10 +173,33 @@ def gateway_selects(gw: Resource, proxy: Proxy) -> bool:
     return proxy.kind == "gateway" and all(proxy.labels.get(str(k)) == str(v) for k, v in selector.items())
 
 
+def identity_names(proxy: Proxy, view: MeshView) -> list[SdsName]:
+    """`default` and `ROOTCA`; under SPIRE only served if the agent's sds names are Istio's.
+
+    SPIRE's defaults are `default`/`ROOTCA`/`ALL` (spiffe/spire doc/spire_agent.md); the federation
+    setup on istio.io moves ROOTCA to default_all_bundles_name.  An agent.conf in the repo that names
+    them otherwise breaks mTLS itself — checked here so the table shows it.
+    """
+    if not proxy.spire:
+        return [SdsName(proxy.resource, n, "istio-agent", True, "workload identity (mTLS)") for n in ("default", "ROOTCA")]
+    confs = [c for c in view.inventory.spire_agent_configs if c.env in (None, view.env)]
+    rows = []
+    for name, keys in (("default", ("default_svid_name",)), ("ROOTCA", ("default_bundle_name", "default_all_bundles_name"))):
+        defaults = {"default_svid_name": "default", "default_bundle_name": "ROOTCA", "default_all_bundles_name": "ALL"}
+        bad = [c for c in confs if not any(c.sds_name(k, defaults[k]) == name for k in keys)]
+        origin = "workload identity (mTLS)"
+        if bad:
+            c = bad[0]
+            rows.append(SdsName(proxy.resource, name, "spire-agent", False, origin + f"; SPIRE agent sds block ({c.path}:{c.line}) does not serve it",
+                                c.path, c.line, refusal_log(name)))
+        else:
+            rows.append(SdsName(proxy.resource, name, "spire-agent", True, origin))
+    return rows
+
+
 def proxy_table(proxy: Proxy, view: MeshView) -> list[SdsName]:
     """Every SDS name one proxy requests in this view."""
-    identity_server = "spire-agent" if proxy.spire else "istio-agent"
-    rows = [SdsName(proxy.resource, n, identity_server, True, "workload identity (mTLS)") for n in ("default", "ROOTCA")]
+    rows = identity_names(proxy, view)
     for dr in view.of_kind("DestinationRule"):
         if dr_applies(dr, proxy):
             for block in tls_blocks(dr):

@@ -88,3 +88,56 @@ def test_findings_are_derived_from_the_table(run_cli):
     _, rep, _ = run_cli("scan", str(FIXTURES / "ca-file-spire-1.23"), "--format", "json")
     blocks = {(f["path"], f["line"]) for f in json.loads(rep)["findings"] if f["rule"] == "MM101"}
     assert blocks and blocks <= failing
+
+
+MORE_CASES = {
+    # the flag on 1.22 turns file-root:system off; on 1.24 the flag is gone and the name is requested again
+    ("flag-false-istio-1.22", "1.22.3"): {"Deployment/payments/checkout": IDENTITY},
+    ("flag-false-istio-1.22", "1.24.6"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", SPIRE, False)]},
+    ("crlf-bom", "1.22.3"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", SPIRE, False)]},
+    ("crlf-bom", "1.26.1"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", FILES, True)]},
+    ("kubectl-dump", "1.22.3"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", SPIRE, False)]},
+    ("kubectl-dump", "1.26.0"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", FILES, True)]},
+    ("spire-istio-1.26", "1.26.1"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", FILES, True)] * 3},
+    ("spire-istio-1.26", "1.25.5"): {"Deployment/payments/checkout": IDENTITY + [("file-root:system", SPIRE, False)] * 3},
+}
+
+
+@pytest.mark.parametrize("scenario,version", sorted(MORE_CASES))
+def test_more_exact_sds_tables(run_cli, scenario, version):
+    _, rows = table(run_cli, scenario, "--istio-version", version)
+    assert {k: sorted(v) for k, v in rows.items()} == {k: sorted(v) for k, v in MORE_CASES[(scenario, version)].items()}
+
+
+def test_no_spire_repo_lists_istio_agent_for_everything(run_cli):
+    _, rows = table(run_cli, "no-spire-istio-1.22", "--all")
+    assert rows and all(server in (AGENT,) for v in rows.values() for _, server, _ in v)
+    assert any(name == "file-root:system" for v in rows.values() for name, _, _ in v)
+
+
+def _with_agent_sds(tmp_path, sds_block):
+    import shutil
+
+    repo = tmp_path / "r"
+    shutil.copytree(FIXTURES / "spire-istio-1.22", repo)
+    cm = repo / "spire" / "agent-configmap.yaml"
+    text = cm.read_text()
+    start = text.index("      sds {")
+    end = text.index("      }\n", start) + len("      }\n")
+    cm.write_text(text[:start] + sds_block + text[end:])
+    return repo
+
+
+def test_federation_style_agent_still_serves_rootca(tmp_path, run_cli):
+    repo = _with_agent_sds(tmp_path, '      sds {\n        default_svid_name = "default"\n        default_bundle_name = "null"\n'
+                                     '        default_all_bundles_name = "ROOTCA"\n      }\n')
+    code, out, _ = run_cli("sds", str(repo), "--format", "json", "--istio-version", "1.26.0")
+    names = {(n["name"], n["ok"]) for t in json.loads(out) for n in t["names"]}
+    assert ("ROOTCA", True) in names and code == 0
+
+
+def test_renamed_bundle_breaks_rootca(tmp_path, run_cli):
+    repo = _with_agent_sds(tmp_path, '      sds {\n        default_bundle_name = "spire-bundle"\n      }\n')
+    code, out, _ = run_cli("sds", str(repo), "--format", "json", "--istio-version", "1.26.0")
+    rows = [n for t in json.loads(out) for n in t["names"] if n["name"] == "ROOTCA"]
+    assert rows and not rows[0]["ok"] and rows[0]["path"] == "spire/agent-configmap.yaml" and code == 1

@@ -53,6 +53,8 @@ def inventory_dict(result: ScanResult) -> dict:
         ],
         "flags": [{"name": f.name, "value": f.value, "path": f.path, "line": f.line, "via": f.via, "env": f.env} for f in inv.flags],
         "injector_templates": [{"name": t.name, "spire": t.spire, "path": t.path, "line": t.line} for t in inv.templates],
+        "spire_agents": [{"path": c.path, "line": c.line, "socket_path": c.socket_path or None, "trust_domain": c.trust_domain or None,
+                          "sds": dict(c.sds)} for c in inv.spire_agent_configs],
     }
 
 
