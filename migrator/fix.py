@@ -260,19 +260,25 @@ def register(sub) -> None:
     p.add_argument("--no-header", action="store_true", help="omit the remedy/security-cost header from the diff")
 
 
-def run(args) -> int:
-    from migrator.commands import options_from_args, print_problems, run_scan
+def plan_from_args(args, result) -> FixPlan:
+    """The fix plan the command-line flags and the config file ask for (shared by `fix` and `pr`)."""
     from migrator.config import load_config
 
-    options = options_from_args(args)
-    result = run_scan(args, options)
-    print_problems(result)
     config = load_config(args.config, args.paths or ["."])
     fix_cfg = config.data.get("fix") or {}
     per_rule = {k.upper(): v for k, v in ((config.data.get("rules") or {}).get("strategy") or {}).items()}
     ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), args.ca_bundle or fix_cfg.get("ca_bundle"),
                      args.ca_path or fix_cfg.get("ca_path"))
-    plan = plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
+    return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
+
+
+def run(args) -> int:
+    from migrator.commands import options_from_args, print_problems, run_scan
+
+    options = options_from_args(args)
+    result = run_scan(args, options)
+    print_problems(result)
+    plan = plan_from_args(args, result)
     for f, why in plan.refused:
         print(f"{f.path}:{f.line}: {f.rule}: not fixed: {why}", file=sys.stderr)
     for f in plan.undecided:

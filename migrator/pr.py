@@ -825,15 +825,9 @@ def register(sub) -> None:
 
 
 def _fix_changes(args, result, options) -> ChangeSet:
-    from migrator.config import load_config
-    from migrator.fix import plan_fixes
+    from migrator.fix import plan_from_args
 
-    config = load_config(args.config, args.paths or ["."])
-    fix_cfg = config.data.get("fix") or {}
-    per_rule = {k.upper(): v for k, v in ((config.data.get("rules") or {}).get("strategy") or {}).items()}
-    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), args.ca_bundle or fix_cfg.get("ca_bundle"),
-                     args.ca_path or fix_cfg.get("ca_path"))
-    plan = plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
+    plan = plan_from_args(args, result)
     label = args.strategy or "-".join(sorted({r.strategy for r in plan.remedies})) or "fix"
     return ChangeSet(result, plan, label, None, options, list(args.paths or ["."]))
 

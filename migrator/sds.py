@@ -224,3 +224,13 @@ def _dedupe(rows: list[SdsName]) -> list[SdsName]:
 def sds_tables(view: MeshView) -> dict[str, list[SdsName]]:
     """Proxy resource → its SDS names, for every proxy of the view."""
     return {p.resource: proxy_table(p, view) for p in view.proxies}
+
+
+def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, list[tuple[Proxy, SdsName]]]]:
+    """DestinationRule TLS blocks whose SDS names (those `wanted` selects) a SPIRE proxy cannot get."""
+    spire = [p for p in view.proxies if p.spire]
+    for dr in view.of_kind("DestinationRule"):
+        for block in tls_blocks(dr):
+            hits = [(p, n) for p in spire if dr_applies(dr, p) for n in names_for_block(p, block, view) if wanted(n) and not n.ok]
+            if hits:
+                yield block, hits

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from migrator.mesh import dr_applies
 from migrator.rules.base import make
-from migrator.sds import FILE_ROOT_SYSTEM, names_for_block, tls_blocks
+from migrator.sds import FILE_ROOT_SYSTEM, failing_blocks
 
 ID = "MM102"
 
@@ -12,21 +11,16 @@ ID = "MM102"
 def check(view, meta):
     if not view.istio_in(meta.istio):
         return
-    spire = [p for p in view.proxies if p.spire]
-    for dr in view.of_kind("DestinationRule"):
-        for block in tls_blocks(dr):
-            hit = [(p, n) for p in spire if dr_applies(dr, p) for n in names_for_block(p, block, view)
-                   if n.kind in ("file-root", "file-cert") and n.name != FILE_ROOT_SYSTEM and not n.ok]
-            if not hit:
-                continue
-            key = "caCertificates" if block.settings.get("caCertificates") else "clientCertificate"
-            names = sorted({n.name for _, n in hit})
-            proxies = sorted({p.resource for p, _ in hit})
-            yield make(meta, view, path=dr.path, line=dr.line(block.path + (key,)), resource=dr.ref,
-                       low=any(p.confidence == "low" for p, _ in hit),
-                       message=(f"{block.where} uses certificate files; the SPIRE-backed proxies {', '.join(proxies)} request "
-                                f"{', '.join(repr(n) for n in names)} from the SPIRE agent, which refuses them before Istio 1.26; "
-                                f"Envoy logs: {hit[0][1].log}"),
-                       sds_resource=names[0], proxies=proxies,
-                       details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path,
-                                "mode": str(block.settings.get("mode")).upper()})
+    for block, hits in failing_blocks(view, lambda n: n.kind in ("file-root", "file-cert") and n.name != FILE_ROOT_SYSTEM):
+        dr = block.dr
+        key = "caCertificates" if block.settings.get("caCertificates") else "clientCertificate"
+        names = sorted({n.name for _, n in hits})
+        proxies = sorted({p.resource for p, _ in hits})
+        yield make(meta, view, path=dr.path, line=dr.line(block.path + (key,)), resource=dr.ref,
+                   low=any(p.confidence == "low" for p, _ in hits),
+                   message=(f"{block.where} uses certificate files; the SPIRE-backed proxies {', '.join(proxies)} request "
+                            f"{', '.join(repr(n) for n in names)} from the SPIRE agent, which refuses them before Istio 1.26; "
+                            f"Envoy logs: {hits[0][1].log}"),
+                   sds_resource=names[0], proxies=proxies,
+                   details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path,
+                            "mode": str(block.settings.get("mode")).upper()})
