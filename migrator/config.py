@@ -12,7 +12,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from migrator.model import ScanOptions
@@ -92,6 +91,8 @@ def load_config(explicit: str | None, paths: list[str]) -> Config:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise ConfigError(f"{path}:{line}: YAML syntax error: {exc.problem}") from exc
     data = data or {}
+    import jsonschema  # only when a config file exists: it is the slowest import of a plain scan
+
     validator = jsonschema.Draft202012Validator(config_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
