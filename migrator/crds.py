@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jsonschema.validators import validator_for
 
 from .versions import parse_revision, parse_tag
 
@@ -123,6 +122,8 @@ def spire_release() -> str:
 def _validator(*parts: str) -> Any:
     """A compiled validator for one schema file, without a format checker: ``format`` is an
     annotation in 2020-12 and the API server does not assert most of the formats either."""
+    from jsonschema.validators import validator_for  # lazily: a scan that validates nothing should not pay for it
+
     schema = _load_json(*parts)
     cls = validator_for(schema)
     return cls(schema)

@@ -23,6 +23,15 @@ from migrator import rules as rules_mod
 
 #: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4)
 PREFILTER = re.compile(rb"istio|spiffe|spire|kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List)\b")
+#: the same test, literal words first: `bytes in` scans several times faster than the regex engine,
+#: and most files that do not matter contain none of them (bench/RESULTS.md)
+_PREFILTER_WORDS = (b"istio", b"spiffe", b"spire")
+_PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List)\b")
+
+
+def may_matter(raw: bytes) -> bool:
+    """`PREFILTER.search(raw)`, faster: can this file hold anything the inventory reads?"""
+    return any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
 STDIN = "-"
 
 
@@ -70,7 +79,7 @@ def process_text(path: str, raw: bytes, max_bytes: int) -> FileOutcome:
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
-    if not PREFILTER.search(raw) and not _alias_heavy(raw):
+    if not may_matter(raw) and not _alias_heavy(raw):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
     return FileOutcome(path, collect(path, text, loaded.documents), loaded.problems, True, len(loaded.documents))
