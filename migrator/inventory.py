@@ -619,8 +619,14 @@ class Collector:
                                            lines, self.env, base_path=doc.base_path))
 
 
+#: the parts of a kept resource whose lines rules report; everything else (status, managedFields,
+#: connectionPool …) is not indexed, so memory follows the TLS settings, not the repository's bulk
+_INDEXED_SPEC_KEYS = {"trafficPolicy", "subsets", "servers", "portLevelSettings", "tls", "workloadSelector", "exportTo", "host",
+                      "hosts", "selector", "port"}
+
+
 def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -> None:
-    """Record the line of every key (and sequence item) down to a depth rules need."""
+    """Record the line of the keys (and sequence items) rules point at: apiVersion, metadata, TLS settings."""
     import yaml
 
     out.setdefault(path, node.start_mark.line + 1 + doc.line_offset)
@@ -628,9 +634,17 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
         return
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode):
-                out[path + (k.value,)] = k.start_mark.line + 1 + doc.line_offset
-                _index_lines(doc, v, path + (k.value,), out, depth + 1)
+            if not isinstance(k, yaml.ScalarNode):
+                continue
+            key = k.value
+            out[path + (key,)] = k.start_mark.line + 1 + doc.line_offset
+            if depth == 0 and key not in ("spec", "metadata"):
+                continue
+            if depth >= 1 and path[0] == "spec" and key not in _INDEXED_SPEC_KEYS and path[-1] != "tls" and not isinstance(path[-1], int):
+                continue
+            if depth >= 1 and path[0] == "metadata" and depth > 1:
+                continue
+            _index_lines(doc, v, path + (key,), out, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + 1 + doc.line_offset
