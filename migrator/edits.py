@@ -623,12 +623,46 @@ _COMPLEX_KEY = ("a mapping or sequence used as a mapping key; a Helm template ac
                 "and is never edited")
 
 
-def _check_document(doc: _Doc) -> None:
-    """Refuse documents whose meaning depends on the reader: duplicate keys and merge keys.
+_MAX_EXPANDED = 100_000  # nodes after alias expansion; real manifests are far below, alias bombs far above
 
-    libyaml silently keeps the last duplicate, ruamel refuses, Go decoders differ
-    (yaml-editing.md §1 pitfall 12); a `<<` merge makes keys appear that are not in the text.
+
+def _expanded_size(root) -> tuple[int, int]:
+    """(nodes once aliases are expanded, distinct nodes): memoised, so a bomb costs linear time."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()  # nodes whose children are still being sized: meeting one again is a cycle
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        node = _target(node)
+        if id(node) in sizes:
+            continue
+        children = [c for pair in node.items for c in pair] if node.kind == "map" else (
+            node.items if node.kind == "seq" else [])
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(_target(c))] for c in children)
+            open_.discard(id(node))
+            continue
+        if id(node) in open_:
+            raise EditError("a recursive alias makes this document infinite; refusing to edit it", node.line + 1)
+        open_.add(id(node))
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(_target(c)) not in sizes)
+    return sizes[id(_target(root))], len(sizes)
+
+
+def _check_document(doc: _Doc) -> None:
+    """Refuse documents whose meaning depends on the reader, or that cannot be handled safely.
+
+    Duplicate keys: libyaml silently keeps the last, ruamel refuses, Go decoders differ
+    (yaml-editing.md §1 pitfall 12).  A `<<` merge makes keys appear that are not in the text.
+    An alias bomb ("billion laughs") would make every comparison of the document's value explode;
+    Kubernetes' decoder rejects those too.
     """
+    if any(n.aliases for n in _walk(doc.root)):
+        expanded, distinct = _expanded_size(doc.root)
+        if expanded > _MAX_EXPANDED and expanded > 10 * distinct:
+            raise EditError(f"aliases expand this document to {expanded} nodes from {distinct} (an alias bomb?); "
+                            "refusing to edit it", doc.root.line + 1)
     for node in _walk(doc.root):
         if node.kind != "map":
             continue

@@ -165,14 +165,22 @@ def _yaml12_problems(old_text: str, new_text: str, edits: Sequence[Edit], count:
     return problems + _semantic_problems(old_docs, new_docs, relevant, "YAML 1.2")
 
 
-def _identical(a: Any, b: Any) -> bool:
-    """Equality that also requires equal types (True vs 1, "1" vs 1); the fast path before DeepDiff."""
+def _identical(a: Any, b: Any, seen: set | None = None) -> bool:
+    """Equality that also requires equal types (True vs 1, "1" vs 1); the fast path before DeepDiff.
+
+    Pairs of containers already compared are remembered, so documents whose aliases share
+    subtrees (up to an alias bomb) are compared in time linear in their distinct nodes.
+    """
     if type(a) is not type(b):
         return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, (dict, list)):
+        seen = set() if seen is None else seen
+        if (id(a), id(b)) in seen:
+            return True
+        seen.add((id(a), id(b)))
+        if isinstance(a, dict):
+            return a.keys() == b.keys() and all(_identical(a[k], b[k], seen) for k in a)
+        return len(a) == len(b) and all(_identical(x, y, seen) for x, y in zip(a, b))
     return a == b or (a != a and b != b)  # NaN equals NaN here
 
 

@@ -576,6 +576,22 @@ def test_refusals(text, edit, message):
         apply_edits(text, [edit])
 
 
+def test_alias_bomb_is_refused_quickly():
+    levels = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    text = "kind: ConfigMap\ndata:\n" + "".join(f"  {line}\n" for line in levels)
+    with pytest.raises(EditError, match="alias bomb"):
+        apply_edits(text, [Upsert(0, ("data",), "x", 1)])
+    # the gate compares shared subtrees once, so an untouched bomb next to an edit is cheap
+    other = "a: 1\n---\n" + text
+    assert verify_rewrite(other, "a: 2\n---\n" + text, [SetScalar(0, ("a",), 2)]).ok
+
+
+def test_recursive_alias_is_refused():
+    with pytest.raises(EditError, match="recursive alias"):
+        apply_edits("a: &x [1, *x]\nb: 2\n", [Upsert(0, (), "c", 1)])
+
+
 def test_refusal_has_line_number_and_leaves_nothing_half_done():
     text = "ok: 1\nbad: 2\nbad: 3\n"
     with pytest.raises(EditError) as exc:

@@ -28,7 +28,7 @@ from migrator import yamltext
 from migrator.edits import Append, DeleteKey, EditError, SetScalar, Upsert, apply_edits
 from migrator.verify import verify_rewrite
 
-SETTINGS = settings(max_examples=int(os.environ.get("PROP_EXAMPLES", "120")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=int(os.environ.get("PROP_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ------------------------------------------------------------------------------------ the model
 
@@ -621,8 +621,9 @@ def test_invariant_6_local_style_preservation(case):
                 assert new_style in ("'", '"')
         else:
             assert new_style == ""
-        line = old_node.start_mark.line
-        assert re.findall(r"# c\d+", old_lines[line]) == re.findall(r"# c\d+", new_lines[line])
+        # the end-of-line comment follows the value's last line (a folded plain scalar spans several)
+        old_line, new_line = old_node.end_mark.line, new_node.end_mark.line
+        assert re.findall(r"# c\d+", old_lines[old_line]) == re.findall(r"# c\d+", new_lines[new_line])
     else:
         node = target_node(stream.docs[edit.doc], edit.path)
         if edit.key not in keys_of(node) and not node.flow and node.entries:
@@ -793,17 +794,23 @@ def fixture_text(path: Path) -> str | None:
         return None  # not text; reading is fsio's business, not the engine's
 
 
-def tree_paths(node, path=()):
+def tree_paths(node, path=(), seen=None):
+    """Every (path, value), visiting each shared (aliased) object once: alias bombs stay cheap."""
+    seen = set() if seen is None else seen
     yield path, node
+    if isinstance(node, (dict, list)):
+        if id(node) in seen:
+            return
+        seen.add(id(node))
     if isinstance(node, dict):
         for k, v in node.items():
-            yield from tree_paths(v, path + (k,))
+            yield from tree_paths(v, path + (k,), seen)
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            yield from tree_paths(v, path + (i,))
+            yield from tree_paths(v, path + (i,), seen)
 
 
-def random_fixture_edits(docs: list, rnd: random.Random, count: int = 4) -> list:
+def random_fixture_edits(docs: list, rnd: random.Random, count: int = 3) -> list:
     """Random set/upsert/delete/append edits at real paths of a real file."""
     edits = []
     for _ in range(count):
@@ -831,8 +838,12 @@ def own_line_comments(text: str) -> list[str]:
 def test_invariants_on_fixture_corpus(path):
     """Invariants 1-4, 7, 8 and 10 on every real manifest in fixtures/, with seeded random edits."""
     text = fixture_text(path)
-    if text is None:
-        pytest.skip("not UTF-8")
+    if text is None:  # gzip or Latin-1: the reader refuses, so the engine never sees it
+        from migrator.fsio import read_text
+
+        with pytest.raises(UnicodeDecodeError):
+            read_text(path)
+        return
     assert apply_edits(text, []).text == text  # 1
     try:
         docs = load11(text)
@@ -852,7 +863,7 @@ def test_invariants_on_fixture_corpus(path):
         applied += 1
         gate = verify_rewrite(text, result.text, [edit])  # 3, 4 (regions), 7
         assert gate.ok, (edit, gate.problems)
-        assert apply_edits(result.text, [edit]).changed is (isinstance(edit, Append) and False)  # 2
+        assert apply_edits(result.text, [edit]).changed is False  # 2
         if not isinstance(edit, (DeleteKey, Upsert)):
             assert own_line_comments(result.text) == own_line_comments(text)  # 8
         spans_old, spans_new = doc_spans(text), doc_spans(result.text)
