@@ -19,18 +19,7 @@ from conftest import FIXTURES
 
 FIXTURE = "spire-istio-1.22"
 DR_FILES = {"apps/payments/destinationrule-sift.yaml", "apps/payments/destinationrule-stripe.yaml"}
-TEST_CA = """-----BEGIN CERTIFICATE-----
-MIIBlzCCAT2gAwIBAgIUXrnNNfuctEerPLx5cqnicKZWffUwCgYIKoZIzj0EAwIw
-IDEeMBwGA1UEAwwVbWVzaC1taWdyYXRvciB0ZXN0IENBMCAXDTI2MTEyOTAyMjM1
-NFoYDzIxMjYxMTA1MDIyMzU0WjAgMR4wHAYDVQQDDBVtZXNoLW1pZ3JhdG9yIHRl
-c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQqL9L2G+xSPTl7IDuKjtfD
-HffumPoPICoATpt2aPjiciQ39/GYxh5V4MkjmDimkqn8H54YAB/COUFXbxP6tWbC
-o1MwUTAdBgNVHQ4EFgQU+/SSaysr4kaA3+RiBObvqSRV4C4wHwYDVR0jBBgwFoAU
-+/SSaysr4kaA3+RiBObvqSRV4C4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD
-AgNIADBFAiEAxsl5BuplZAnSsdW722rbne8uHBsFRzL88q26t6r1zeACIBOBqxWE
-1l7yJHh49St/BvLmtBD+97QPRseP2KlnQcjn
------END CERTIFICATE-----
-"""
+TEST_CA = (FIXTURES / "certs" / "example-root-ca.pem").read_text()  # the bundled test CA
 
 
 def git(repo: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
