@@ -40,6 +40,8 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--spire-version", type=_version_arg("--spire-version"), help="SPIRE version to assume (overrides pins)")
     p.add_argument("--target", type=_version_arg("--target"), help="Istio version you are upgrading to (enables target rules such as MM131)")
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="skip paths matching GLOB (repeatable)")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="scan vendored/sample/profile-definition files matching GLOB that are skipped as not live (repeatable)")
     p.add_argument("--rule", action="append", default=[], metavar="ID", help="run only these rules (repeatable)")
     p.add_argument("--disable", action="append", default=[], metavar="ID", help="do not run these rules (repeatable)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes for large repos (0 = one per CPU)")

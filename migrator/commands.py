@@ -40,6 +40,7 @@ def options_from_args(args) -> ScanOptions:
     if args.target:
         options.target = args.target
     options.excludes = tuple(options.excludes) + tuple(args.exclude)
+    options.includes = tuple(options.includes) + tuple(getattr(args, "include", None) or ())
     if args.rule:
         options.rules_enabled = tuple(args.rule)
     options.rules_disabled = tuple(options.rules_disabled) + tuple(args.disable)

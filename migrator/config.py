@@ -55,6 +55,7 @@ class Config:
         opts.spire_version = self._version("versions", "spire")
         opts.target = self._version("target")
         opts.excludes = tuple(d.get("exclude") or ())
+        opts.includes = tuple(d.get("include") or ())
         rules = d.get("rules") or {}
         opts.rules_enabled = tuple(rules.get("enable") or ())
         opts.rules_disabled = tuple(rules.get("disable") or ())

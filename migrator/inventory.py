@@ -8,6 +8,7 @@ what it found with the file and line it came from, so every finding and every pi
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -16,6 +17,9 @@ from migrator.documents import Document, embedded_document
 from migrator.model import FlagSetting, InjectorTemplate, Pin, Proxy, Resource
 from migrator.versions import parse_revision, parse_tag
 
+#: the charts that install istiod itself (a control plane); base/cni/ztunnel/gateway do not
+ISTIOD_CHARTS = {"istiod", "istiod-remote"}
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 ISTIO_CHARTS = {"base", "istiod", "gateway", "cni", "ztunnel", "istio-base", "istiod-remote", "istio-cni", "istio-ingress", "istio-egress"}
 SPIRE_CHARTS = {"spire", "spire-nested"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
@@ -76,9 +80,37 @@ class SpireAgentConfig:
     trust_domain: str
     sds: tuple  # ((key, value), ...) of the agent's sds block
     env: str | None = None
+    server_address: str = ""
 
     def sds_name(self, key: str, default: str) -> str:
         return dict(self.sds).get(key, default)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A deployment wiring edge: a file that makes another file or folder live (topology.py follows them).
+
+    kind: "kustomize" (resources/components/patches of a kustomization), "flux" (a Flux Kustomization's
+    spec.path), "argo" (an Argo CD Application's source path), "argo-glob" (an ApplicationSet git
+    directory generator).  Flux and Argo links are entry points: they name the cluster they deploy to.
+    """
+
+    src: str
+    target: str  # normalised path relative to the scan root ("" = the root itself)
+    kind: str
+    cluster: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Install:
+    """A declared istiod installation (a control plane), before versions are resolved."""
+
+    path: str
+    line: int
+    via: str
+    revision: str = ""
+    cluster: str | None = None  # where an Argo CD Application deploys it ("" = Argo's own cluster; None: wherever its file is applied)
 
 
 @dataclass(frozen=True)
@@ -108,9 +140,12 @@ class Inventory:
     suppressions: list[Region] = field(default_factory=list)
     istiod_configs: list[IstiodConfig] = field(default_factory=list)
     spire_agent_configs: list[SpireAgentConfig] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    installs: list[Install] = field(default_factory=list)
 
     def merge(self, other: "Inventory") -> None:
-        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions", "istiod_configs", "spire_agent_configs"):
+        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions",
+                     "istiod_configs", "spire_agent_configs", "links", "installs"):
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
 
@@ -179,7 +214,11 @@ class Collector:
             self._flux(doc)
         elif kind in ("HelmRepository", "OCIRepository"):
             self._flux_repo(doc)
+        elif kind == "Kustomization" and "toolkit.fluxcd.io" in doc.api_version:
+            self._flux_kustomization(doc)
         elif kind == "Kustomization" or (not kind and ("images" in data or "helmCharts" in data) and ("resources" in data or "bases" in data or "images" in data)):
+            self._kustomization(doc)
+        elif not kind and self.path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES:
             self._kustomization(doc)
         elif not kind and "dependencies" in data and "apiVersion" in data and "name" in data:
             self._chart_yaml(doc)
@@ -253,6 +292,7 @@ class Collector:
         if not isinstance(spec, dict):
             return
         name = f"IstioOperator/{doc.namespace or 'istio-system'}/{doc.name}"
+        self._install(doc, (), name, spec.get("revision"))
         self._pin("istio", spec.get("tag"), doc, ("spec", "tag"), f"{name} spec.tag", "istiod")
         self._registry(spec.get("hub"), doc, ("spec", "hub"), f"{name} spec.hub")
         if "compatibilityVersion" in spec:
@@ -299,6 +339,7 @@ class Collector:
         elif any(k in data for k in ("pilot", "sidecarInjectorWebhook", "meshConfig", "compatibilityVersion", "istiodRemote")) or (
             isinstance(data.get("global"), dict) and ("istioNamespace" in data["global"] or "hub" in data["global"] or "tag" in data["global"])
         ):
+            self._install(doc, (), f"Helm values {self.path}", data.get("revision"))
             self._istio_values(v, "istiod", f"Helm values {self.path}")
 
     def _release_from_path(self) -> str:
@@ -320,14 +361,20 @@ class Collector:
                 self._pin_values("istio", v.get(key), v, (key,), f"{where} {key}", chart)
                 pilot_tag = v.get("pilot", "tag")
                 self._pin_values("istio", pilot_tag, v, ("pilot", "tag"), f"{where} pilot.tag", chart)
+        # only the istiod chart renders istiod's Deployment; another chart's compatibilityVersion selects
+        # that chart's own profile (its zzz_profile.yaml) and never reaches istiod's env
+        scope = "istiod" if chart == "istiod" else chart
         if v.get("compatibilityVersion") is not None:
-            self._flag("compatibilityVersion", v.get("compatibilityVersion"), v.doc, v.base + ("compatibilityVersion",), f"{where} compatibilityVersion", v.embedded)
-        for env_path in (("pilot", "env"), ("env",)):
+            self._flag("compatibilityVersion", v.get("compatibilityVersion"), v.doc, v.base + ("compatibilityVersion",), f"{where} compatibilityVersion",
+                       v.embedded, scope)
+        # istiod's Deployment reads `.Values.pilot.env` on 1.21-1.23 and the flattened `.Values.env` from 1.24
+        # (manifests/charts/istio-control/istio-discovery/templates/deployment.yaml at 1.23.0 and 1.24.0)
+        for env_path, env_scope in ((("pilot", "env"), scope), (("env",), "values-env" if scope == "istiod" else scope)):
             env = v.get(*env_path)
             if isinstance(env, dict):
                 for name, value in env.items():
                     if str(name) in TRACKED_FLAGS:
-                        self._flag(str(name), value, v.doc, v.base + env_path + (name,), f"{where} {'.'.join(env_path)}", v.embedded)
+                        self._flag(str(name), value, v.doc, v.base + env_path + (name,), f"{where} {'.'.join(env_path)}", v.embedded, env_scope)
         templates = v.get("sidecarInjectorWebhook", "templates")
         if isinstance(templates, dict):
             for name, body in templates.items():
@@ -352,7 +399,7 @@ class Collector:
         self._pin_values("istio", v.get("global", "tag") if isinstance(v.get("global"), dict) else None, v, ("global", "tag"), f"gateway values {release} global.tag", "gateway")
         if v.get("compatibilityVersion") is not None:  # every Istio chart's zzz_profile.yaml resolves it
             self._flag("compatibilityVersion", v.get("compatibilityVersion"), v.doc, v.base + ("compatibilityVersion",),
-                       f"gateway values {release} compatibilityVersion", v.embedded)
+                       f"gateway values {release} compatibilityVersion", v.embedded, "gateway")
 
     def _spire_values(self, v: _Values, chart_version: str | None) -> None:
         for comp in ("spire-server", "spire-agent"):
@@ -374,9 +421,15 @@ class Collector:
             self.inv.registries.append(RegistryRef(url, self.path, v.line(*sub), via, self.env))
 
     # -- flags -----------------------------------------------------------------------------------
-    def _flag(self, name: str, value: Any, doc: Document, key_path: tuple, via: str, embedded: tuple = ()) -> None:
+    def _flag(self, name: str, value: Any, doc: Document, key_path: tuple, via: str, embedded: tuple = (), scope: str = "istiod") -> None:
         text = value if isinstance(value, str) else ("true" if value is True else "false" if value is False else repr(value) if isinstance(value, float) else str(value))
-        self.inv.flags.append(FlagSetting(name, text, self.path, doc.line_of(key_path), via, self.env, doc.index, doc.base_path + key_path))
+        self.inv.flags.append(FlagSetting(name, text, self.path, doc.line_of(key_path), via, self.env, doc.index, doc.base_path + key_path, scope))
+
+    def _install(self, doc: Document, key_path: tuple, via: str, revision: Any = None, cluster: str | None = None) -> None:
+        """This document installs istiod: a control plane that proxies attach to (topology.py)."""
+        rev = str(revision) if isinstance(revision, (str, int, float)) and str(revision) not in ("", "default") else ""
+        rev = "" if "{{" in rev else rev  # an ApplicationSet/Helm template parameter, not a revision name
+        self.inv.installs.append(Install(self.path, doc.line_of(key_path), via, rev, cluster))
 
     def _env_list(self, env: Any, doc: Document, path: tuple, via: str) -> None:
         for i, item in enumerate(env or []):
@@ -405,6 +458,11 @@ class Collector:
             release = str(helm.get("releaseName") or doc.name)
             values_list = self._argo_values(doc, path, helm)
             kind = _chart_kind(chart, repo)
+            if not chart and isinstance(src.get("path"), str):
+                self._link(src["path"], doc, path + ("path",), "argo", _argo_cluster(dest), from_root=True)
+            if kind == "istio" and chart in ISTIOD_CHARTS:
+                revs = [v.get("revision") for v in values_list if v.get("revision")]
+                self._install(doc, path + ("chart",), f"Argo CD Application {doc.name} ({chart})", revs[0] if revs else None, _argo_cluster(dest) or "")
             if kind == "istio":
                 self._pin("istio", src.get("targetRevision"), doc, path + ("targetRevision",), f"Argo CD Application {doc.name} ({chart}) targetRevision", chart)
                 for v in values_list:
@@ -462,6 +520,8 @@ class Collector:
         namespace = str(spec.get("targetNamespace") or doc.namespace or "istio-system")
         values = _Values(doc, ("spec", "values"), spec["values"]) if isinstance(spec.get("values"), dict) else None
         vpath = ("spec", "chart", "spec", "version")
+        if kind == "istio" and chart in ISTIOD_CHARTS:
+            self._install(doc, ("spec", "chart", "spec", "chart"), f"Flux HelmRelease {doc.name} ({chart})", values.get("revision") if values else None)
         if kind == "istio":
             self._pin("istio", chart_spec.get("version"), doc, vpath, f"Flux HelmRelease {doc.name} ({chart}) chart version", chart)
             if values:
@@ -479,7 +539,22 @@ class Collector:
         if isinstance(spec, dict):
             self._registry(spec.get("url"), doc, ("spec", "url"), f"Flux {doc.kind} {doc.name} url")
 
+    def _flux_kustomization(self, doc: Document) -> None:
+        """A Flux Kustomization deploys `spec.path` (relative to its source's root) to its cluster."""
+        spec = doc.data.get("spec")
+        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
+            self._link(spec["path"], doc, ("spec", "path"), "flux", None, from_root=True)
+
     def _kustomization(self, doc: Document) -> None:
+        for key in ("resources", "bases", "components", "patchesStrategicMerge", "crds"):
+            items = doc.data.get(key)
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, str):
+                    self._link(item, doc, (key, i), "kustomize", None)
+        patches = doc.data.get("patches")
+        for i, item in enumerate(patches if isinstance(patches, list) else []):
+            if isinstance(item, dict) and isinstance(item.get("path"), str):
+                self._link(item["path"], doc, ("patches", i, "path"), "kustomize", None)
         for i, img in enumerate(doc.data.get("images") or []):
             if not isinstance(img, dict):
                 continue
@@ -495,6 +570,9 @@ class Collector:
                 continue
             kind = _chart_kind(str(hc.get("name", "")), str(hc.get("repo", "")))
             self._registry(hc.get("repo"), doc, ("helmCharts", i, "repo"), "kustomize helmCharts repo")
+            if kind == "istio" and hc.get("name") in ISTIOD_CHARTS:
+                inline = hc.get("valuesInline") if isinstance(hc.get("valuesInline"), dict) else {}
+                self._install(doc, ("helmCharts", i, "name"), f"kustomize helmCharts {hc.get('name')}", inline.get("revision"))
             if kind == "istio":
                 self._pin("istio", hc.get("version"), doc, ("helmCharts", i, "version"), f"kustomize helmCharts {hc.get('name')} version", str(hc.get("name")))
                 if isinstance(hc.get("valuesInline"), dict):
@@ -509,6 +587,8 @@ class Collector:
             repo = str(dep.get("repository", ""))
             self._registry(repo, doc, ("dependencies", i, "repository"), f"Chart.yaml dependency {dep.get('name')} repository")
             kind = _chart_kind(str(dep.get("name", "")), repo)
+            if kind == "istio" and dep.get("name") in ISTIOD_CHARTS:
+                self._install(doc, ("dependencies", i, "name"), f"Chart.yaml dependency {dep.get('name')}")
             if kind == "istio":
                 self._pin("istio", dep.get("version"), doc, ("dependencies", i, "version"), f"Chart.yaml dependency {dep.get('name')} version", str(dep.get("name")))
             elif kind == "spire":
@@ -536,7 +616,8 @@ class Collector:
         containers = [c for c in (pod.get("containers") or []) if isinstance(c, dict)]
         for i, c in enumerate(containers):
             self._image(c.get("image"), doc, tpl_path + ("spec", "containers", i, "image"), f"{doc.kind} {doc.name}")
-            if c.get("name") == "discovery":
+            if c.get("name") == "discovery" or (isinstance(c.get("image"), str) and _ISTIO_IMAGE.search(c["image"]) and "/pilot" in c["image"]):
+                self._install(doc, ("metadata", "name"), f"istiod {doc.kind} {doc.name}", labels.get("istio.io/rev"))
                 self._env_list(c.get("env"), doc, tpl_path + ("spec", "containers", i, "env"), f"istiod Deployment {doc.name} container env")
         for i, c in enumerate(pod.get("initContainers") or []):
             if isinstance(c, dict):
@@ -555,8 +636,8 @@ class Collector:
         inject = (labels.get("sidecar.istio.io/inject") or ann.get("sidecar.istio.io/inject") or "").lower()
         has_proxy_container = any(c.get("name") == "istio-proxy" for c in containers)
         signals = inject == "true" or bool(templates) or "istio.io/rev" in labels or has_proxy_container
-        if inject == "false":
-            return None
+        if inject == "false" or pod.get("hostNetwork") is True:
+            return None  # opted out, or a hostNetwork pod: Istio's injector never injects those
         is_gateway = "gateway" in templates or any(c.get("image") == "auto" and "gateway" in str(labels.get("istio", "")) for c in containers) or any(
             "router" in [str(a) for a in (c.get("args") or [])] for c in containers if c.get("name") == "istio-proxy")
         spire, reason, confidence = False, "", "high"
@@ -574,7 +655,7 @@ class Collector:
             injected_ns = ""
         return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
                      str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"), spire, reason, self.path, line,
-                     confidence if spire else (injected_ns or "high"), tuple(templates), ann, self.env)
+                     confidence if spire else (injected_ns or "high"), tuple(templates), ann, self.env, labels.get("istio.io/rev", ""))
 
     def _spire_by_templates(self, templates: list[str]) -> tuple[bool, str, str]:
         """Resolved later against the injector templates of the whole repo; record the wish here."""
@@ -595,7 +676,7 @@ class Collector:
                                          f"Namespace {doc.name} label istio.io/rev={labels['istio.io/rev']}", "revision", self.env,
                                          str(labels["istio.io/rev"]), doc.index, doc.base_path + ("metadata", "labels", "istio.io/rev")))
 
-    _HCL_SETTING = re.compile(r'^\s*(socket_path|trust_domain|default_svid_name|default_bundle_name|default_all_bundles_name)\s*=\s*"([^"]*)"', re.M)
+    _HCL_SETTING = re.compile(r'^\s*(server_address|socket_path|trust_domain|default_svid_name|default_bundle_name|default_all_bundles_name)\s*=\s*"([^"]*)"', re.M)
 
     def _spire_agent_conf(self, doc: Document, conf: str) -> None:
         """agent.conf: HCL in Istio's quickstart, JSON in the hardened chart (domain-report §4.2)."""
@@ -604,13 +685,24 @@ class Collector:
             import json
 
             agent = json.loads(conf).get("agent", {})
-            settings = {k: str(v) for k, v in agent.items() if k in ("socket_path", "trust_domain")}
+            settings = {k: str(v) for k, v in agent.items() if k in ("server_address", "socket_path", "trust_domain")}
             settings.update({k: str(v) for k, v in (agent.get("sds") or {}).items()})
         except (ValueError, AttributeError):
             settings = {m.group(1): m.group(2) for m in self._HCL_SETTING.finditer(conf)}
         sds = tuple(sorted((k, v) for k, v in settings.items() if k.startswith("default_")))
         self.inv.spire_agent_configs.append(SpireAgentConfig(self.path, doc.line_of(("data", "agent.conf")), settings.get("socket_path", ""),
-                                                             settings.get("trust_domain", ""), sds, self.env))
+                                                             settings.get("trust_domain", ""), sds, self.env, settings.get("server_address", "")))
+
+    def _link(self, target: str, doc: Document, key_path: tuple, kind: str, cluster: str | None, from_root: bool = False) -> None:
+        """Record that this file makes `target` live; remote bases (URLs) are outside the repo."""
+        target = target.strip()
+        if not target or "://" in target or target.startswith(("git@", "github.com/", "{{")) or "?ref=" in target:
+            return
+        base = "" if from_root else posixpath.dirname(self.path)
+        joined = posixpath.normpath(posixpath.join(base, target.lstrip("/") if from_root else target))
+        if joined.startswith(".."):
+            return
+        self.inv.links.append(Link(self.path, "" if joined == "." else joined, kind, cluster, doc.line_of(key_path)))
 
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
@@ -649,6 +741,17 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + 1 + doc.line_offset
             _index_lines(doc, v, path + (i,), out, depth + 1)
+
+
+def _argo_cluster(dest: dict) -> str | None:
+    """The cluster an Argo CD Application deploys to; None for Argo's own (in-cluster) cluster."""
+    name = str(dest.get("name") or "")
+    if name and name != "in-cluster":
+        return name
+    server = str(dest.get("server") or "")
+    if server and "kubernetes.default.svc" not in server:
+        return server.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return None
 
 
 def _split_templates(value: Any) -> list[str]:

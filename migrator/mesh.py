@@ -8,12 +8,15 @@ evaluated once per view, so a DestinationRule in ``base/`` can be broken in prod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from packaging.version import Version
 
 from migrator.inventory import Inventory, resolve_spire_templates
 from migrator.model import FlagSetting, Pin, Proxy, Resource, ScanOptions
+
+if TYPE_CHECKING:
+    from migrator.topology import ControlPlane, Topology
 
 ISTIO_CONTROL_COMPONENTS = ("istiod", "base", "pilot", "chart")
 
@@ -33,6 +36,12 @@ class MeshView:
     resources: list[Resource]
     inventory: Inventory
     assumptions: list[str] = field(default_factory=list)
+    control_plane: "ControlPlane | None" = None
+    topology: "Topology | None" = None
+
+    def has(self, path: str) -> bool:
+        """Does this file belong to the view's environment?"""
+        return self.topology is None or self.topology.belongs(path, self.control_plane.env if self.control_plane else None)
 
     # -- versions ------------------------------------------------------------------------------
     def istio_in(self, range_text: str, *, unknown: bool = True) -> bool:
@@ -55,10 +64,18 @@ class MeshView:
         return None
 
     def verification_disabled_by(self) -> FlagSetting | None:
-        """The setting that turns VERIFY_CERTIFICATE_AT_CLIENT off, where the version still honours it."""
+        """The setting that turns VERIFY_CERTIFICATE_AT_CLIENT off, where the version still honours it.
+
+        Only settings istiod's Deployment renders count: `pilot.env` of the istiod chart on 1.21-1.23
+        (top-level `env` is read from 1.24, where the flag is gone), IstioOperator values and
+        components.pilot.k8s.env, and the istiod chart's or IstioOperator's compatibilityVersion.  A
+        gateway release's settings never reach istiod (its chart renders no istiod env).
+        """
         if self.istio is not None and self.istio >= Version("1.24"):
             return None
         for f in self.flags:
+            if f.scope != "istiod":
+                continue
             if f.name == "VERIFY_CERTIFICATE_AT_CLIENT" and f.value.strip().lower() == "false":
                 return f
             if f.name == "compatibilityVersion" and f.value.strip().strip('"') in ("1.20", "1.2"):
@@ -98,37 +115,39 @@ def dr_applies(dr: Resource, proxy: Proxy) -> bool:
     return True
 
 
-def build_views(inv: Inventory, options: ScanOptions) -> list[MeshView]:
-    """One view per environment found in the repository, each with its resolved versions."""
+def build_views(inv: Inventory, options: ScanOptions, topo: "Topology | None" = None) -> list[MeshView]:
+    """One view per control plane of every environment (topology.py), each with its resolved version."""
+    from migrator.topology import build
+
     resolve_spire_templates(inv)
-    envs = sorted({x.env for x in _everything(inv) if x.env is not None})
-    if not envs:
-        return [_view(inv, None, options)]
-    return [_view(inv, e, options) for e in envs]
+    topo = topo or build(inv, ())
+    ns_revs = {ns: label.split("=", 1)[1] for ns, label in inv.injected_namespaces.items() if label.startswith("istio.io/rev=")}
+    return [_view(inv, cp, topo, options, ns_revs) for cp in topo.control_planes]
 
 
-def _everything(inv: Inventory) -> Iterable:
-    yield from inv.pins
-    yield from inv.flags
-    yield from inv.proxies
-    yield from inv.resources
+def _view(inv: Inventory, cp: "ControlPlane", topo: "Topology", options: ScanOptions, ns_revs: dict[str, str]) -> MeshView:
+    from migrator.topology import attach
 
-
-def _in_env(item_env: str | None, env: str | None) -> bool:
-    return item_env is None or item_env == env
-
-
-def _view(inv: Inventory, env: str | None, options: ScanOptions) -> MeshView:
-    pins = [p for p in inv.pins if _in_env(p.env, env)]
-    assumptions: list[str] = []
-    istio, assumed = _resolve(pins, "istio", options.istio_version, assumptions, env)
-    spire, _ = _resolve(pins, "spire", options.spire_version, assumptions, env, quiet=True)
+    env = cp.env
+    multi = len(topo.planes_of(env)) > 1
+    label = (cp.name if multi else env) if (env is not None or multi) else None
+    assumptions = list(cp.assumptions)
+    pins = [p for p in inv.pins if topo.belongs(p.path, env)]
+    if options.istio_version is not None:
+        istio, assumed = options.istio_version, False
+    else:
+        istio, assumed = cp.version, cp.version is None
+        if istio is None:
+            where = f" in {label}" if label else ""
+            assumptions.append(f"Istio version unknown{where}: no pin found; rules that depend on it report at low confidence (pass --istio-version)")
+    spire, _ = _resolve(pins, "spire", options.spire_version, assumptions, label, quiet=True)
+    install_paths = {i.path for plane in topo.control_planes for i in plane.installs}
+    flags = [f for f in inv.flags if topo.belongs(f.path, env) and (f.path in cp.paths or f.path not in install_paths)]
+    proxies = [p for p in inv.proxies if topo.belongs(p.path, env) and (not multi or attach(p.revision, env, topo, ns_revs.get(p.namespace, "")) is cp)]
     return MeshView(
-        env=env, istio=istio, istio_assumed=assumed, spire=spire, target=options.target, pins=pins,
-        flags=[f for f in inv.flags if _in_env(f.env, env)],
-        proxies=[p for p in inv.proxies if _in_env(p.env, env)],
-        resources=[r for r in inv.resources if _in_env(r.env, env)],
-        inventory=inv, assumptions=assumptions,
+        env=label, istio=istio, istio_assumed=assumed, spire=spire, target=options.target, pins=pins, flags=flags, proxies=proxies,
+        resources=[r for r in inv.resources if topo.belongs(r.path, env)],
+        inventory=inv, assumptions=assumptions, control_plane=cp, topology=topo,
     )
 
 

@@ -62,6 +62,10 @@ class FlagSetting:
     env: str | None = None
     doc: int = 0
     key_path: tuple = ()
+    #: which rendering reads it: "istiod" (istiod's env: pilot.env, components.pilot.k8s.env, the
+    #: Deployment), "values-env" (top-level `env:` of istiod chart values, read only from 1.24),
+    #: "gateway" (a gateway release: its chart never renders istiod's env)
+    scope: str = "istiod"
 
 
 @dataclass
@@ -94,6 +98,7 @@ class Proxy:
     templates: tuple[str, ...] = ()
     annotations: dict[str, str] = field(default_factory=dict)
     env: str | None = None
+    revision: str = ""  # istio.io/rev of the pod (attaches it to that control plane)
 
 
 @dataclass
@@ -146,6 +151,7 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)  # what remedies need (doc index, key path …)
     suppressed: str | None = None  # how it was suppressed: "inline", "annotation", "baseline", "config"
     suppression_reason: str = ""
+    candidates: list[str] = field(default_factory=list)  # environments an ambiguously attributed file may belong to
 
     @property
     def key(self) -> tuple:
@@ -165,3 +171,4 @@ class ScanOptions:
     rules_disabled: tuple[str, ...] = ()
     severity_overrides: dict[str, str] = field(default_factory=dict)
     jobs: int = 1
+    includes: tuple[str, ...] = ()  # globs that bring vendored/sample/definition trees back into the scan

@@ -18,6 +18,7 @@ from migrator.discover import Candidate, discover
 from migrator.documents import HELM_TEMPLATE, decode, load_text
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
+from migrator.topology import Topology, build as build_topology
 from migrator.model import Finding, Problem, ScanOptions
 from migrator import rules as rules_mod
 
@@ -26,12 +27,15 @@ PREFILTER = re.compile(rb"istio|spiffe|spire|kind:\s*(?:Role|RoleBinding|Cluster
 #: the same test, literal words first: `bytes in` scans several times faster than the regex engine,
 #: and most files that do not matter contain none of them (bench/RESULTS.md)
 _PREFILTER_WORDS = (b"istio", b"spiffe", b"spire")
-_PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List)\b")
+_PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List|Kustomization|Application)\b")
+#: kustomization files carry the wiring (topology.py) and rarely name Istio
+_WIRING_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-def may_matter(raw: bytes) -> bool:
+def may_matter(raw: bytes, path: str = "") -> bool:
     """`PREFILTER.search(raw)`, faster: can this file hold anything the inventory reads?"""
-    return any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
+    return (any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
+            or path.rsplit("/", 1)[-1] in _WIRING_NAMES)
 STDIN = "-"
 
 
@@ -58,6 +62,7 @@ class ScanResult:
     files_parsed: int
     stdin_text: str | None = None
     suppressed: list[Finding] = field(default_factory=list)
+    topology: "Topology | None" = None
 
     @property
     def errors(self) -> list[Problem]:
@@ -79,7 +84,7 @@ def process_text(path: str, raw: bytes, max_bytes: int) -> FileOutcome:
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
-    if not may_matter(raw) and not _alias_heavy(raw):
+    if not may_matter(raw, path) and not _alias_heavy(raw):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
     return FileOutcome(path, collect(path, text, loaded.documents), loaded.problems, True, len(loaded.documents))
@@ -126,28 +131,59 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     problems: list[Problem] = []
     files_read = files_parsed = 0
     stdin_text = None
+    all_paths: list[str] = []
+    held: dict[str, tuple[Candidate, str]] = {}
     if paths == [STDIN]:
         raw = sys.stdin.buffer.read()
         stdin_text = raw.decode("utf-8", errors="replace")
         outcome = process_text("<stdin>", raw, options.max_file_bytes)
         root = Path.cwd()
         outcomes = [outcome]
+        all_paths = ["<stdin>"]
     else:
         root, candidates, discover_problems = discover(paths, options.excludes)
         problems.extend(discover_problems)
-        progress = progress_factory(len(candidates)) if progress_factory else None
-        outcomes = _outcomes(candidates, options, progress)
+        all_paths = [c.relpath for c in candidates]
+        live, held = split_live(candidates, options.includes)
+        progress = progress_factory(len(live)) if progress_factory else None
+        outcomes = _outcomes(live, options, progress)
     for outcome in outcomes:
         files_read += 1
         files_parsed += int(outcome.parsed)
         inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
-    views = build_views(inventory, options)
+    topo = build_topology(inventory, all_paths)
+    revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
+    if revived:  # something deploys a vendored/sample tree: it is live after all
+        for outcome in _outcomes(revived, options, None):
+            files_read += 1
+            files_parsed += int(outcome.parsed)
+            inventory.merge(outcome.inventory)
+            problems.extend(outcome.problems)
+        topo = build_topology(inventory, all_paths)
+    problems.extend(Problem(rel, reason, kind="skipped") for rel, (_, reason) in sorted(held.items()))
+    views = build_views(inventory, options, topo)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
     findings = rules_mod.run(views, selected, options.severity_overrides)
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
-    return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text)
+    return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)
+
+
+def split_live(candidates: list[Candidate], includes: tuple[str, ...]) -> tuple[list[Candidate], dict[str, tuple[Candidate, str]]]:
+    """Candidates that may be live, and the vendored/sample/definition files held back with the reason."""
+    from migrator.topology import included, non_live_reason, release_roots
+
+    roots = release_roots(c.relpath for c in candidates)
+    live: list[Candidate] = []
+    held: dict[str, tuple[Candidate, str]] = {}
+    for c in candidates:
+        reason = non_live_reason(c.relpath, roots)
+        if reason and not included(c.relpath, includes):
+            held[c.relpath] = (c, reason + " (--include brings it back)")
+        else:
+            live.append(c)
+    return live, held
 
 
 def apply_suppressions(findings: list[Finding], inventory: Inventory) -> None:

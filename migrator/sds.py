@@ -182,7 +182,7 @@ def identity_names(proxy: Proxy, view: MeshView) -> list[SdsName]:
     """
     if not proxy.spire:
         return [SdsName(proxy.resource, n, "istio-agent", True, "workload identity (mTLS)") for n in ("default", "ROOTCA")]
-    confs = [c for c in view.inventory.spire_agent_configs if c.env in (None, view.env)]
+    confs = [c for c in view.inventory.spire_agent_configs if view.has(c.path)]
     rows = []
     for name, keys in (("default", ("default_svid_name",)), ("ROOTCA", ("default_bundle_name", "default_all_bundles_name"))):
         defaults = {"default_svid_name": "default", "default_bundle_name": "ROOTCA", "default_all_bundles_name": "ALL"}

@@ -19,7 +19,7 @@ COST = ("server certificates are no longer verified for EVERY DestinationRule wi
 
 def _configs(ctx):
     view = ctx.view
-    return [c for c in view.inventory.istiod_configs if c.env in (None, view.env)]
+    return [c for c in view.inventory.istiod_configs if view.has(c.path)]
 
 
 def check(finding, ctx) -> None:

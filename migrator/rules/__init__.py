@@ -91,8 +91,24 @@ def run(views, rules: list[Rule], severity_overrides: dict[str, str] | None = No
                 if view.env:
                     envs[key].append(view.env)
     out = []
+    topo = next((v.topology for v in views if v.topology is not None), None)
+    proxy_paths = {p.resource: p.path for v in views for p in v.proxies}
     for key, f in merged.items():
         f.env = ",".join(sorted(set(envs[key]))) or None
+        if topo is not None:
+            _mark_ambiguous(f, topo, proxy_paths)
         out.append(f)
     out.sort(key=lambda f: (f.path, f.line, f.rule, f.resource))
     return out
+
+
+def _mark_ambiguous(f: Finding, topo, proxy_paths: dict[str, str]) -> None:
+    """A finding whose file (or whose proxies' files) could belong to several environments is a guess: say so."""
+    paths = [f.path] + [proxy_paths[p] for p in f.proxies if p in proxy_paths]
+    unsure = [p for p in paths if p in topo.ambiguous]
+    if not unsure:
+        return
+    f.candidates = sorted({c for p in unsure for c in topo.candidates(p)})
+    f.confidence = "low"
+    f.assumptions.append(f"{unsure[0]} is not deployed by anything the repo wires up; {topo.how.get(unsure[0], '')}: "
+                         f"evaluated at each of {', '.join(f.candidates)}")

@@ -14,7 +14,7 @@ def check(view, meta):
     if native and native.value.strip().lower() == "false":
         return
     for t in view.inventory.templates:
-        if t.env not in (None, view.env) or not t.spire or not t.patches_containers or t.patches_init_containers:
+        if not view.has(t.path) or not t.spire or not t.patches_containers or t.patches_init_containers:
             continue
         users = [p for p in view.proxies if t.name in p.templates and p.kind == "sidecar"
                  and p.annotations.get("sidecar.istio.io/nativeSidecar", "").lower() != "false"]

@@ -28,6 +28,9 @@ def check(view, meta):
             continue
         if not _disables(flag):
             continue
+        if flag.scope != "istiod":
+            yield from _not_read_by_istiod(view, meta, flag, resource)
+            continue
         what = "VERIFY_CERTIFICATE_AT_CLIENT=false" if flag.name != "compatibilityVersion" else f"compatibilityVersion {flag.value}"
         if flag.name == "compatibilityVersion" and flag.value.strip() == "1.2":
             what += " (a YAML float: quote it)"
@@ -48,3 +51,24 @@ def check(view, meta):
             yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="error",
                        message=f"{what} ({flag.via}) was removed in Istio 1.24; on {view.istio} {effect}",
                        details={"flag": flag.name, "doc": flag.doc, "key_path": flag.key_path})
+
+
+def _not_read_by_istiod(view, meta, flag, resource):
+    """A setting where istiod's chart never reads it: say it does nothing (or breaks the render from 1.24)."""
+    details = {"flag": flag.name, "doc": flag.doc, "key_path": flag.key_path}
+    if flag.scope == "values-env":
+        # istio-discovery/templates/deployment.yaml reads .Values.pilot.env on 1.21-1.23 (line 157 at
+        # 1.23.0) and the flattened .Values.env only from 1.24.0, where the flag no longer exists
+        if view.istio is None or view.istio < Version("1.24"):
+            yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="warning",
+                       message=(f"{flag.name}={flag.value} ({flag.via}) has no effect: the istiod chart "
+                                f"{'before 1.24 ' if view.istio is None else str(view.istio) + ' '}reads only pilot.env, "
+                                f"so server certificates are still verified against the OS CA bundle"),
+                       details=details)
+        return
+    if flag.name == "compatibilityVersion" and view.istio is not None and view.istio >= Version("1.24"):
+        # every Istio chart's zzz_profile.yaml fails on an unknown compatibility version
+        yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="error",
+                   message=(f"compatibilityVersion {flag.value} ({flag.via}) was removed in Istio 1.24; on {view.istio} the "
+                            f"{flag.scope} chart's render fails with \"unknown compatibility version\""),
+                   details=details)

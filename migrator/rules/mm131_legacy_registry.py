@@ -18,7 +18,7 @@ def check(view, meta):
     if target is None or not in_range(target, meta.istio):
         return
     for ref in view.inventory.registries:
-        if ref.env not in (None, view.env):
+        if not view.has(ref.path):
             continue
         new = next((v for k, v in REPLACEMENTS.items() if k in ref.url), "")
         yield make(meta, view, path=ref.path, line=ref.line, resource=ref.via,

@@ -9,12 +9,52 @@ from migrator.rules.base import make
 ID = "MM140"
 
 
+_IN_CLUSTER = (".svc", ".svc.cluster.local", ".cluster.local")
+
+
+def external_server(address: str) -> bool:
+    """Does an agent's server_address point outside the cluster (so no in-repo server is its server)?
+
+    In-cluster addresses are Service DNS names: `spire-server`, `spire-server.spire`,
+    `spire-server.spire.svc(.cluster.local)`.  A dotted name under another domain, or an IP, is not.
+    """
+    host = address.strip().split(":", 1)[0].rstrip(".")
+    if not host:
+        return False
+    if host.endswith(_IN_CLUSTER) or host.count(".") <= 1 and not host.replace(".", "").isdigit():
+        return False
+    return True
+
+
+def agent_server(agent, view):
+    """The agent's configured server address, from an agent.conf in the agent's own file or folder."""
+    folder = agent.path.rsplit("/", 1)[0] if "/" in agent.path else ""
+    confs = [c for c in view.inventory.spire_agent_configs if view.has(c.path)]
+    same_file = [c for c in confs if c.path == agent.path]
+    same_dir = [c for c in confs if (c.path.rsplit("/", 1)[0] if "/" in c.path else "") == folder]
+    for c in same_file or same_dir or (confs if len(confs) == 1 else []):
+        if c.server_address:
+            return c.server_address
+    return ""
+
+
 def check(view, meta):
     # a spire chart pin installs the server at the chart's app version (agents may be overridden)
     servers = [p for p in view.pins if p.product == "spire" and p.component in ("server", "chart")]
     agents = [p for p in view.pins if p.product == "spire" and p.component == "agent"]
     if not servers or not agents:
         return
+    paired = []
+    for a in agents:
+        address = agent_server(a, view)
+        if address and external_server(address):
+            note = (f"SPIRE agent {a.version} ({a.path}:{a.line}) talks to {address}, a server outside this repo: "
+                    f"its version skew cannot be assessed")
+            if note not in view.assumptions:
+                view.assumptions.append(note)
+        else:
+            paired.append(a)
+    agents = paired
     oldest = min(servers, key=lambda p: Version(p.version))
     newest = max(servers, key=lambda p: Version(p.version))
     for a in agents:

@@ -12,7 +12,7 @@ def check(view, meta):
     from migrator.knowledge import spire_app_version_for_chart
 
     for o in view.inventory.chart_overrides:
-        if o.env not in (None, view.env):
+        if not view.has(o.path):
             continue
         app = spire_app_version_for_chart(o.chart_version.lstrip("v"))
         tag = parse_version(o.tag)
