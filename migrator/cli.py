@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     sds.add_argument("--format", choices=["text", "json"], default="text")
     sds.add_argument("--all", action="store_true", help="include proxies that are not SPIRE-backed")
 
+    inventory = sub.add_parser("inventory", help="print the mesh as deployed: control planes, versions, where files go")
+    add_scan_options(inventory)
+    inventory.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=["text", "json"], default="text")
 

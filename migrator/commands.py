@@ -178,13 +178,12 @@ def cmd_sds(args) -> int:
     print_problems(result)
     tables = []
     for view in result.views:
-        for proxy_ref, rows in sds_tables(view).items():
-            proxy = next(p for p in view.proxies if p.resource == proxy_ref)
+        for proxy, rows in sds_tables(view):
             if not (proxy.spire or args.all):
                 continue
             tables.append((view, proxy, rows))
     if args.format == "json":
-        doc = [{"env": v.env, "istio_version": str(v.istio) if v.istio else None, "proxy": p.resource, "kind": p.kind,
+        doc = [{"env": v.env, "istio_version": str(v.istio) if v.istio else None, "proxy": p.resource, "path": p.path, "kind": p.kind,
                 "spire": p.spire, "spire_reason": p.spire_reason or None,
                 "names": [{"name": r.name, "server": r.server, "ok": r.ok, "origin": r.origin, "path": r.path,
                            "line": r.line, "log": r.log} for r in rows]} for v, p, rows in tables]
@@ -216,8 +215,38 @@ def _sds_text(tables) -> None:
                 console.print(f"  [red]{escape(r.name)}[/]: {escape(r.log)}", soft_wrap=True)
 
 
+def cmd_inventory(args) -> int:
+    """The full topology: control planes with pins and assumptions, and how every file was attributed."""
+    from migrator.report import jsonout
+    from migrator.report.topology import summary_lines
+
+    result = run_scan(args)
+    if args.format == "json":
+        doc = jsonout.inventory_dict(result)
+        doc["attribution"] = jsonout.attribution(result)
+        doc["skipped"] = [jsonout.problem_dict(p) for p in result.skipped]
+        print(json.dumps(doc, indent=2))
+        return 0
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    for line in summary_lines(result, verbose=True):
+        console.print(escape(line), soft_wrap=True)
+    topo = result.topology
+    console.print("\nfiles:")
+    for path, envs in sorted(topo.attribution.items()):
+        names = ", ".join(e or "default" for e in envs)
+        console.print(escape(f"  {path} -> {names}  ({topo.how.get(path, '')})"), soft_wrap=True)
+    not_live = [p for p in result.skipped]
+    if not_live:
+        console.print(f"\n{len(not_live)} file(s) skipped:")
+        for p in not_live:
+            console.print(escape(f"  {p.path}: {p.message}"), soft_wrap=True)
+    return 0
+
+
 def dispatch(args) -> int:
-    handlers = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "sds": cmd_sds}
+    handlers = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "sds": cmd_sds, "inventory": cmd_inventory}
     if args.command in handlers:
         return handlers[args.command](args)
     _register, run = EXTRA_COMMANDS[args.command]

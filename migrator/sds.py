@@ -221,9 +221,9 @@ def _dedupe(rows: list[SdsName]) -> list[SdsName]:
     return out
 
 
-def sds_tables(view: MeshView) -> dict[str, list[SdsName]]:
-    """Proxy resource → its SDS names, for every proxy of the view."""
-    return {p.resource: proxy_table(p, view) for p in view.proxies}
+def sds_tables(view: MeshView) -> list[tuple[Proxy, list[SdsName]]]:
+    """Every proxy of the view with its SDS names; same-named proxies from different files stay distinct."""
+    return [(p, proxy_table(p, view)) for p in view.proxies]
 
 
 def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, list[tuple[Proxy, SdsName]]]]:

@@ -23,7 +23,7 @@ def finding_dict(f: Finding) -> dict:
     return {
         "rule": f.rule, "severity": f.severity, "title": meta.title if meta else "", "path": f.path, "line": f.line,
         "column": f.column, "resource": f.resource, "message": f.message, "sds_resource": f.sds_resource,
-        "confidence": f.confidence, "assumptions": f.assumptions, "env": f.env, "proxies": f.proxies,
+        "confidence": f.confidence, "assumptions": f.assumptions, "env": f.env, "candidates": f.candidates, "proxies": f.proxies,
         "suppressed": f.suppressed, "suppression_reason": f.suppression_reason or None,
         "help_uri": meta.help_uri if meta else None,
     }
@@ -33,10 +33,30 @@ def problem_dict(p: Problem) -> dict:
     return {"path": p.path, "line": p.line, "message": p.message}
 
 
+def control_planes(result: ScanResult) -> list[dict]:
+    """The topology's control planes, as the report and `mesh-migrator inventory` show them."""
+    topo = result.topology
+    if topo is None:
+        return []
+    return [{"name": cp.name, "env": cp.env, "revision": cp.revision,
+             "istio_version": str(result.options.istio_version or cp.version) if (result.options.istio_version or cp.version) else None,
+             "installs": [{"path": i.path, "line": i.line, "via": i.via} for i in cp.installs],
+             "pins": [pin_dict(p) for p in cp.pins], "assumptions": cp.assumptions} for cp in topo.control_planes]
+
+
+def attribution(result: ScanResult) -> dict:
+    topo = result.topology
+    if topo is None:
+        return {}
+    return {path: {"envs": list(envs), "how": topo.how.get(path, ""), "ambiguous": path in topo.ambiguous}
+            for path, envs in sorted(topo.attribution.items())}
+
+
 def inventory_dict(result: ScanResult) -> dict:
     inv = result.inventory
     by_product = {prod: [p for p in inv.pins if p.product == prod] for prod in ("istio", "spire")}
     return {
+        "control_planes": control_planes(result),
         "environments": [
             {"name": v.env, "istio_version": str(v.istio) if v.istio else None, "istio_assumed": v.istio_assumed,
              "spire_version": str(v.spire) if v.spire else None, "assumptions": v.assumptions}

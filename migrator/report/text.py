@@ -36,14 +36,14 @@ def render(result: ScanResult, console: Console, *, show_inventory: bool = True,
 
 
 def _inventory(result: ScanResult, console: Console) -> None:
+    from migrator.report.topology import summary_lines
+
     inv = result.inventory
-    for v in result.views:
-        name = f"[{v.env}] " if v.env else ""
-        istio = str(v.istio) if v.istio else "unknown"
-        spire = str(v.spire) if v.spire else "none found"
-        console.print(f"{name}Istio {istio}, SPIRE {spire}", highlight=False)
-        for a in v.assumptions:
-            console.print(f"  [dim]{escape(a)}[/]", soft_wrap=True)
+    for line in summary_lines(result):
+        style = "dim" if line.startswith("  ") else ""
+        console.print(f"[{style}]{escape(line)}[/]" if style else escape(line), highlight=False, soft_wrap=True)
+    spire_versions = sorted({str(v.spire) for v in result.views if v.spire})
+    console.print(f"SPIRE {', '.join(spire_versions) or 'none found'}", highlight=False)
     spire_proxies = [p for p in inv.proxies if p.spire]
     if spire_proxies:
         console.print(f"SPIRE-backed proxies: {len(spire_proxies)}", highlight=False)

@@ -1,0 +1,93 @@
+"""The topology model (migrator/topology.py): control planes, attribution, liveness, as the CLI shows them."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import FIXTURES
+from migrator.topology import is_release, non_live_reason, release_roots
+
+
+def test_inventory_json_lists_each_control_plane_with_its_own_pin(run_cli):
+    code, out, _ = run_cli("inventory", FIXTURES / "two-installs-plain-folders", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    planes = {cp["name"]: cp for cp in doc["control_planes"]}
+    assert {n: cp["istio_version"] for n, cp in planes.items()} == {"platform/legacy": "1.20.8", "platform/main": "1.22.3"}
+    assert [p["path"] for p in planes["platform/main"]["pins"]] == ["platform/main/istio/istiod-values.yaml"]
+    dr = doc["attribution"]["platform/main/apps/payments/destinationrule.yaml"]
+    assert dr == {"envs": ["platform/main"], "how": "nearest environment in platform/main", "ambiguous": False}
+
+
+def test_flux_wiring_attributes_a_shared_base_to_both_clusters(run_cli):
+    _, out, _ = run_cli("inventory", FIXTURES / "fleet-flux-two-clusters", "--format", "json")
+    att = json.loads(out)["attribution"]
+    assert att["apps/base/payments/destinationrule.yaml"]["envs"] == ["prod", "staging"]
+    assert att["apps/base/payments/destinationrule.yaml"]["ambiguous"] is False
+    assert att["infrastructure/prod/istiod.yaml"]["envs"] == ["prod"]
+    assert "clusters/prod/apps.yaml" in att["apps/prod/kustomization.yaml"]["how"]
+
+
+def test_same_named_proxies_in_two_clusters_stay_distinct_in_sds(run_cli):
+    code, out, _ = run_cli("sds", FIXTURES / "fleet-flux-two-clusters", "--format", "json")
+    rows = json.loads(out)
+    checkout = sorted((r["env"], r["istio_version"]) for r in rows if r["proxy"] == "Deployment/payments/checkout")
+    assert checkout == [("prod", "1.22.4"), ("staging", "1.26.2")]
+    prod = next(r for r in rows if r["env"] == "prod")
+    assert any(n["name"] == "file-root:system" and not n["ok"] for n in prod["names"])
+    staging = next(r for r in rows if r["env"] == "staging")
+    assert all(n["ok"] for n in staging["names"])
+    assert code == 1
+
+
+def test_ambiguous_file_is_low_confidence_with_candidates(tmp_path, scan_json):
+    for env, ver in (("a", "1.22.3"), ("b", "1.23.1")):
+        d = tmp_path / "platform" / env
+        d.mkdir(parents=True)
+        (d / "istiod-values.yaml").write_text(f"global:\n  hub: docker.io/istio\n  tag: {ver}\npilot:\n  autoscaleMin: 2\n")
+    shared = tmp_path / "platform" / "shared"
+    shared.mkdir()
+    (shared / "app.yaml").write_text((FIXTURES / "two-installs-plain-folders/platform/main/apps/payments/deployment.yaml").read_text())
+    (shared / "dr.yaml").write_text((FIXTURES / "two-installs-plain-folders/platform/main/apps/payments/destinationrule.yaml").read_text())
+    code, report, _ = scan_json(str(tmp_path))
+    [f] = [f for f in report["findings"] if f["rule"] == "MM101"]
+    assert f["confidence"] == "low"
+    assert f["candidates"] == ["platform/a", "platform/b"]
+    assert f["env"] == "platform/a,platform/b"
+    assert any("evaluated at each of platform/a, platform/b" in a for a in f["assumptions"])
+    assert code == 1
+
+
+def test_wiring_brings_a_vendored_tree_back(tmp_path, scan_json):
+    src = FIXTURES / "two-installs-plain-folders/platform/main"
+    vendored = tmp_path / "vendor" / "payments"
+    vendored.mkdir(parents=True)
+    (vendored / "deployment.yaml").write_text((src / "apps/payments/deployment.yaml").read_text())
+    (vendored / "dr.yaml").write_text((src / "apps/payments/destinationrule.yaml").read_text())
+    (tmp_path / "istiod-values.yaml").write_text((src / "istio/istiod-values.yaml").read_text())
+    _, report, _ = scan_json(str(tmp_path))
+    assert not report["findings"] and {s["path"] for s in report["skipped"]} == {"vendor/payments/deployment.yaml", "vendor/payments/dr.yaml"}
+    (tmp_path / "kustomization.yaml").write_text("resources:\n  - vendor/payments\n")
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters" / "kustomization.yaml").write_text("resources:\n  - ../vendor/payments\n")
+    (tmp_path / "clusters" / "sync.yaml").write_text(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\nspec:\n  path: ./vendor/payments\n")
+    _, report, _ = scan_json(str(tmp_path))
+    assert [(f["rule"], f["path"]) for f in report["findings"]] == [("MM101", "vendor/payments/dr.yaml")]
+    _, report, _ = scan_json(str(tmp_path), "--include", "vendor/**")
+    assert report["skipped"] == []
+
+
+def test_non_live_reasons():
+    assert "profile definition" in non_live_reason("manifests/charts/istiod/files/profile-compatibility-version-1.20.yaml")
+    assert "profile definition" in non_live_reason("manifests/helm-profiles/compatibility-version-1.20.yaml")
+    assert "vendored" in non_live_reason("vendor/github.com/x/deploy.yaml")
+    assert "test data" in non_live_reason("pkg/testdata/dr.yaml")
+    assert "unpacked release" in non_live_reason("tools/istio-1.22.0/samples/x.yaml")
+    assert non_live_reason("clusters/prod/istio/istiod.yaml") is None
+    assert release_roots(["up/manifests/charts/base/Chart.yaml", "up/samples/a.yaml", "manifests/charts/x.yaml"]) == {"up"}
+
+
+def test_placeholder_versions_are_not_releases():
+    assert is_release("1.22.3") and is_release("1.18.5")
+    assert not is_release("1.0.0") and not is_release("0.1.0") and not is_release("1.99.0") and not is_release("2.1.0")
