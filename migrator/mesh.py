@@ -94,7 +94,66 @@ class MeshView:
         return [r for r in self.resources if r.kind in kinds]
 
     def proxies_for_dr(self, dr: Resource) -> list[Proxy]:
-        return [p for p in self.proxies if dr_applies(dr, p)]
+        """Every proxy that sees the DestinationRule, in the view's order."""
+        seen = [p for _, chunk in self.visible_chunks(dr) for p in chunk]
+        order = self._proxy_index().order
+        return sorted(seen, key=lambda p: order[id(p)]) if len(seen) > 1 else seen
+
+    def visible_chunks(self, dr: Resource, *, spire_only: bool = False) -> list[tuple[str, list[Proxy]]]:
+        """The proxies that see a DestinationRule, as (kind, proxies) groups from the view's index.
+
+        Visibility (exportTo, namespace, workloadSelector) is decided per group, not per proxy: a
+        DestinationRule without exportTo is seen by every proxy, and walking (rule × proxy) pairs made
+        scans quadratic on large repos (issue 12).  Groups are sorted by proxy resource name.
+        """
+        idx = self._proxy_index()
+        groups = idx.spire if spire_only else idx.every
+        spec = dr.data.get("spec") if isinstance(dr.data.get("spec"), dict) else {}
+        export = spec.get("exportTo")
+        names = {str(e) for e in export} if isinstance(export, list) and export else None
+        selector = spec.get("workloadSelector")
+        if isinstance(selector, dict):
+            if names is not None and not ("*" in names or dr.namespace in names or "." in names):
+                return []
+            match = selector.get("matchLabels") if isinstance(selector.get("matchLabels"), dict) else {}
+            return [(kind, [p for p in chunk if all(p.labels.get(str(k)) == str(v) for k, v in match.items())])
+                    for kind, chunk in groups.by_ns.get(dr.namespace, {}).items()]
+        if names is None or "*" in names:
+            return list(groups.all.items())
+        namespaces = {n for n in names if n not in (".", "~")} | ({dr.namespace} if "." in names else set())
+        return [(kind, chunk) for ns in sorted(namespaces) for kind, chunk in groups.by_ns.get(ns, {}).items()]
+
+    def _proxy_index(self) -> "_ProxyIndex":
+        idx = self.__dict__.get("_idx")
+        if idx is None:
+            idx = self.__dict__["_idx"] = _ProxyIndex.build(self.proxies)
+        return idx
+
+
+@dataclass
+class _Groups:
+    all: dict[str, list[Proxy]]  # kind -> proxies, sorted by resource
+    by_ns: dict[str, dict[str, list[Proxy]]]  # namespace -> kind -> proxies
+
+
+@dataclass
+class _ProxyIndex:
+    """Proxies grouped once per view, so visibility is decided per group (linear, not rule × proxy)."""
+
+    every: _Groups
+    spire: _Groups
+    order: dict[int, int]
+
+    @classmethod
+    def build(cls, proxies: list[Proxy]) -> "_ProxyIndex":
+        def group(items: list[Proxy]) -> _Groups:
+            g = _Groups({}, {})
+            for p in sorted(items, key=lambda p: p.resource):
+                g.all.setdefault(p.kind, []).append(p)
+                g.by_ns.setdefault(p.namespace, {}).setdefault(p.kind, []).append(p)
+            return g
+
+        return cls(group(proxies), group([p for p in proxies if p.spire]), {id(p): i for i, p in enumerate(proxies)})
 
 
 def dr_applies(dr: Resource, proxy: Proxy) -> bool:

@@ -226,11 +226,51 @@ def sds_tables(view: MeshView) -> list[tuple[Proxy, list[SdsName]]]:
     return [(p, proxy_table(p, view)) for p in view.proxies]
 
 
-def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, list[tuple[Proxy, SdsName]]]]:
-    """DestinationRule TLS blocks whose SDS names (those `wanted` selects) a SPIRE proxy cannot get."""
-    spire = [p for p in view.proxies if p.spire]
+#: how many affected proxies a finding names; the count is always complete (issue 12: listing every
+#: proxy in every finding grew quadratically with the repository)
+LISTED_PROXIES = 10
+
+
+@dataclass
+class BlockHits:
+    """The SPIRE proxies one TLS block breaks: a count, the first few names and what they request."""
+
+    count: int = 0
+    proxies: list[str] = field(default_factory=list)  # the first LISTED_PROXIES, sorted
+    names: list[str] = field(default_factory=list)  # the failing SDS names, sorted
+    log: str = ""
+    low: list[str] = field(default_factory=list)  # spire reasons of low-confidence proxies (first few)
+
+    def described(self) -> str:
+        more = self.count - len(self.proxies)
+        return ", ".join(self.proxies) + (f" and {more} more" if more > 0 else "")
+
+
+def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, BlockHits]]:
+    """DestinationRule TLS blocks whose SDS names (those `wanted` selects) a SPIRE proxy cannot get.
+
+    The names a block makes a proxy request depend on the proxy's kind and SPIRE backing (and the
+    view's version), not on the proxy itself: one representative per visible group decides for all.
+    """
+    import heapq
+    from itertools import islice
+
     for dr in view.of_kind("DestinationRule"):
+        chunks = [(kind, chunk) for kind, chunk in view.visible_chunks(dr, spire_only=True) if chunk]
+        if not chunks:
+            continue
         for block in tls_blocks(dr):
-            hits = [(p, n) for p in spire if dr_applies(dr, p) for n in names_for_block(p, block, view) if wanted(n) and not n.ok]
-            if hits:
+            hits, failing = BlockHits(), []
+            for kind, chunk in chunks:
+                bad = [n for n in names_for_block(chunk[0], block, view) if wanted(n) and not n.ok]
+                if not bad:
+                    continue
+                failing.append(chunk)
+                hits.count += len(chunk)
+                hits.names = sorted(set(hits.names) | {n.name for n in bad})
+                hits.log = hits.log or bad[0].log or ""
+                if len(hits.low) < 3:
+                    hits.low += [p.spire_reason for p in chunk if p.confidence == "low"][:3 - len(hits.low)]
+            if failing:
+                hits.proxies = [p.resource for p in islice(heapq.merge(*failing, key=lambda p: p.resource), LISTED_PROXIES)]
                 yield block, hits

@@ -27,9 +27,11 @@ def _affected(finding, ctx):
     view = ctx.view
     if view is None:
         return []
-    if finding.proxies:
-        return [p for p in view.proxies if p.resource in finding.proxies]
+    if finding.proxies and finding.details.get("proxy_count", len(finding.proxies)) <= len(finding.proxies):
+        return [p for p in view.proxies if p.resource in finding.proxies]  # the finding lists them all
     dr = find_resource(view, finding)
+    if finding.proxies and dr:  # the finding names only the first few SPIRE proxies: recompute them all
+        return [p for p in view.proxies_for_dr(dr) if p.spire]
     return view.proxies_for_dr(dr) if dr else []
 
 

@@ -24,6 +24,7 @@ def finding_dict(f: Finding) -> dict:
         "rule": f.rule, "severity": f.severity, "title": meta.title if meta else "", "path": f.path, "line": f.line,
         "column": f.column, "resource": f.resource, "message": f.message, "sds_resource": f.sds_resource,
         "confidence": f.confidence, "assumptions": f.assumptions, "env": f.env, "candidates": f.candidates, "proxies": f.proxies,
+        "proxy_count": f.details.get("proxy_count", len(f.proxies)),
         "suppressed": f.suppressed, "suppression_reason": f.suppression_reason or None,
         "help_uri": meta.help_uri if meta else None,
     }

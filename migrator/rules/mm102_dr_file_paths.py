@@ -14,13 +14,10 @@ def check(view, meta):
     for block, hits in failing_blocks(view, lambda n: n.kind in ("file-root", "file-cert") and n.name != FILE_ROOT_SYSTEM):
         dr = block.dr
         key = "caCertificates" if block.settings.get("caCertificates") else "clientCertificate"
-        names = sorted({n.name for _, n in hits})
-        proxies = sorted({p.resource for p, _ in hits})
-        yield make(meta, view, path=dr.path, line=dr.line(block.path + (key,)), resource=dr.ref,
-                   low=any(p.confidence == "low" for p, _ in hits),
-                   message=(f"{block.where} uses certificate files; the SPIRE-backed proxies {', '.join(proxies)} request "
-                            f"{', '.join(repr(n) for n in names)} from the SPIRE agent, which refuses them before Istio 1.26; "
-                            f"Envoy logs: {hits[0][1].log}"),
-                   sds_resource=names[0], proxies=proxies,
+        yield make(meta, view, path=dr.path, line=dr.line(block.path + (key,)), resource=dr.ref, low=bool(hits.low),
+                   message=(f"{block.where} uses certificate files; the SPIRE-backed proxies {hits.described()} request "
+                            f"{', '.join(repr(n) for n in hits.names)} from the SPIRE agent, which refuses them before Istio 1.26; "
+                            f"Envoy logs: {hits.log}"),
+                   sds_resource=hits.names[0], proxies=hits.proxies,
                    details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path,
-                            "mode": str(block.settings.get("mode")).upper()})
+                            "mode": str(block.settings.get("mode")).upper(), "proxy_count": hits.count})

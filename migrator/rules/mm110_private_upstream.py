@@ -53,7 +53,7 @@ def check(view, meta):
         return
     se_hosts = private_hosts(view)
     for dr in view.of_kind("DestinationRule"):
-        if any(p.spire for p in view.proxies_for_dr(dr)):
+        if any(chunk for _, chunk in view.visible_chunks(dr, spire_only=True)):
             continue  # MM101's territory
         host = str((dr.data.get("spec") or {}).get("host", ""))
         reason = why_private(host, se_hosts)
