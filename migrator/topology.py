@@ -35,7 +35,7 @@ from migrator.model import Pin
 # liveness: trees that configure nothing unless something deploys them
 
 _NON_LIVE_DIRS = {"vendor": "vendored tree", "third_party": "vendored tree", "third-party": "vendored tree",
-                  "testdata": "test data", "test-data": "test data"}
+                  "testdata": "test data", "test-data": "test data", ".github": "CI configuration", ".gitlab": "CI configuration"}
 _RELEASE_DIR = re.compile(r"^(istio|spire)-\d+\.\d+(\.\d+)?([-.][\w.]+)?$")
 _PROFILE_FILE = re.compile(r"(^|/)files/profile-[^/]+\.ya?ml$")
 _PROFILE_DIRS = ("manifests/helm-profiles/", "manifests/profiles/")

@@ -29,7 +29,13 @@ def summary_lines(result: ScanResult, *, verbose: bool = False) -> list[str]:
         return []
     lines: list[str] = []
     override = result.options.istio_version
+    bare = [cp for cp in topo.control_planes if not cp.installs and cp.version is None and len(topo.control_planes) > 1]
+    if bare and not verbose:
+        names = ", ".join(cp.name for cp in bare[:6]) + (f" … (+{len(bare) - 6})" if len(bare) > 6 else "")
+        lines.append(f"{len(bare)} environment(s) with no istiod install or Istio pin of their own: {names}")
     for cp in topo.control_planes:
+        if cp in bare and not verbose:
+            continue
         version = str(override) if override else (str(cp.version) if cp.version else "unknown")
         src = " (--istio-version)" if override else ""
         name = cp.name if (cp.env is not None or cp.revision or len(topo.control_planes) > 1) else "mesh"
