@@ -284,7 +284,10 @@ class Collector:
             self._pin("istio", m.group(2), doc, key_path, f"{where} image {m.group(1)}", "proxy" if m.group(1) == "proxyv2" else m.group(1))
         m = _SPIRE_IMAGE.search(image)
         if m and m.group(2):
-            self._pin("spire", m.group(2), doc, key_path, f"{where} image {m.group(1)}", m.group(1).split("-")[1])
+            component = m.group(1).split("-")[1]
+            if component == "agent" and not where.startswith(("DaemonSet ", "Pod ")):
+                component = "agent-cli"  # the spire-agent image run as a Workload API client (`spire-agent api fetch`), not an agent
+            self._pin("spire", m.group(2), doc, key_path, f"{where} image {m.group(1)}", component)
 
     # -- IstioOperator ---------------------------------------------------------------------------
     def _istio_operator(self, doc: Document) -> None:

@@ -91,3 +91,28 @@ def test_non_live_reasons():
 def test_placeholder_versions_are_not_releases():
     assert is_release("1.22.3") and is_release("1.18.5")
     assert not is_release("1.0.0") and not is_release("0.1.0") and not is_release("1.99.0") and not is_release("2.1.0")
+
+
+def _spire(tmp, folder, server, agent, client=None):
+    d = tmp / folder
+    d.mkdir(parents=True)
+    (d / "server.yaml").write_text(f"apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: spire-server\n  namespace: spire\nspec:\n"
+                                   f"  template:\n    spec:\n      containers:\n        - name: spire-server\n"
+                                   f"          image: ghcr.io/spiffe/spire-server:{server}\n")
+    (d / "agent.yaml").write_text(f"apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: spire-agent\n  namespace: spire\nspec:\n"
+                                  f"  template:\n    spec:\n      containers:\n        - name: spire-agent\n"
+                                  f"          image: ghcr.io/spiffe/spire-agent:{agent}\n")
+    if client:  # spiffe/spire-tutorials' client: the agent image used as a Workload API CLI, not an agent
+        (d / "client.yaml").write_text(f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: client\n  namespace: spire\nspec:\n"
+                                       f"  template:\n    spec:\n      containers:\n        - name: client\n"
+                                       f"          image: ghcr.io/spiffe/spire-agent:{client}\n          command: [sleep]\n")
+
+
+def test_spire_agents_pair_with_the_server_beside_them(tmp_path, scan_json):
+    _spire(tmp_path, "k8s/quickstart", "1.11.2", "1.11.2", client="1.5.1")
+    _spire(tmp_path, "k8s/oidc-aws", "1.5.1", "1.5.1")
+    _, report, _ = scan_json(str(tmp_path))
+    assert report["findings"] == []
+    _spire(tmp_path, "k8s/upgrade", "1.11.2", "1.9.6")
+    _, report, _ = scan_json(str(tmp_path))
+    assert [(f["rule"], f["path"]) for f in report["findings"]] == [("MM140", "k8s/upgrade/agent.yaml")]

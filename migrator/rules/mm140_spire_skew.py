@@ -38,6 +38,21 @@ def agent_server(agent, view):
     return ""
 
 
+def nearest_servers(agent, servers):
+    """The servers an agent belongs with: those in the nearest folder above it that holds any.
+
+    Repositories keep several independent SPIRE deployments side by side (spiffe/spire-tutorials has
+    k8s/quickstart at 1.11 and k8s/oidc-aws at 1.5); an agent is not skewed against another folder's server.
+    """
+    folder = agent.path.rsplit("/", 1)[0] if "/" in agent.path else ""
+    while True:
+        prefix = f"{folder}/" if folder else ""
+        mine = [s for s in servers if s.path.startswith(prefix)]
+        if mine or not folder:
+            return mine or servers
+        folder = folder.rsplit("/", 1)[0] if "/" in folder else ""
+
+
 def check(view, meta):
     # a spire chart pin installs the server at the chart's app version (agents may be overridden)
     servers = [p for p in view.pins if p.product == "spire" and p.component in ("server", "chart")]
@@ -54,10 +69,10 @@ def check(view, meta):
                 view.assumptions.append(note)
         else:
             paired.append(a)
-    agents = paired
-    oldest = min(servers, key=lambda p: Version(p.version))
-    newest = max(servers, key=lambda p: Version(p.version))
-    for a in agents:
+    for a in paired:
+        mine = nearest_servers(a, servers)
+        oldest = min(mine, key=lambda p: Version(p.version))
+        newest = max(mine, key=lambda p: Version(p.version))
         av = Version(a.version)
         nv = Version(newest.version)
         if av > Version(oldest.version):
