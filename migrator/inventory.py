@@ -24,9 +24,9 @@ KEPT_KINDS = {"DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Role", "
 #: istiod env vars that change what TLS clusters look like (domain.md, "The 1.21 default change")
 TRACKED_FLAGS = {"VERIFY_CERTIFICATE_AT_CLIENT", "VERIFY_CERT_AT_CLIENT", "ENABLE_AUTO_SNI", "ENABLE_NATIVE_SIDECARS",
                  "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG"}
-LEGACY_REGISTRIES = ("gcr.io/istio-release", "istio-release.storage.googleapis.com")
+LEGACY_REGISTRIES = ("gcr.io/istio-release", "istio-release.storage.googleapis.com", "registry.istio.io/release")
 SPIRE_SOCKET_DIRS = ("/run/spire", "/var/run/spire", "spire-agent", "agent-sockets")
-_ISTIO_IMAGE = re.compile(r"(?:^|/)(?:istio|istio-release|istio-testing)/(pilot|proxyv2|install-cni|ztunnel)(?::([^@\s]+))?")
+_ISTIO_IMAGE = re.compile(r"(?:^|/)(?:istio|istio-release|istio-testing|registry\.istio\.io/release)/(pilot|proxyv2|install-cni|ztunnel)(?::([^@\s]+))?")
 _SPIRE_IMAGE = re.compile(r"spiffe/(spire-server|spire-agent)(?::([^@\s]+))?")
 
 

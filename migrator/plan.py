@@ -548,53 +548,70 @@ def _rev_pin(site: _Site) -> Pin:
 # registries ------------------------------------------------------------------------------------
 
 
-def _strip_scheme(url: str) -> str:
-    return re.sub(r"^[a-z]+://", "", url.strip()).rstrip("/")
-
-
-def _registry_for(value: str, registries: list[dict]) -> dict | None:
-    """The most specific knowledge-base registry a chart repository / hub / image string points into."""
-    v = _strip_scheme(value)
-    hits = [r for r in registries if v == _strip_scheme(r["url"]) or v.startswith(_strip_scheme(r["url"]) + "/")]
-    return max(hits, key=lambda r: len(_strip_scheme(r["url"]))) if hits else None
+_REGISTRY_KEYS = ("repoURL", "url", "hub", "repository", "repo", "newName", "image")
 
 
 def registry_sites(root: Path, result) -> list[_Site]:
-    """Chart repositories and hubs (not image tags: those are pins) that name a known registry."""
-    registries = _kb().istio()["registries"]
+    """Chart repositories, hubs and image references that name a known registry (istio.yaml registries).
+
+    Image references are pins too (their tag); they are listed here as well so that a step crossing
+    the registry's last published minor moves the registry together with the tag (an image tag
+    1.31.x under gcr.io/istio-release would never exist).
+    """
     files = {r.path for r in result.inventory.registries} | {p.path for p in result.inventory.pins if p.product == "istio"}
     pins = {_pin_key(p) for p in result.inventory.pins}
 
     def match(path, value, data):
         if not isinstance(value, str) or not path or not isinstance(path[-1], str):
             return None
-        if path[-1] in ("repoURL", "url", "hub", "repository", "repo", "newName") and _registry_for(value, registries):
+        if path[-1] in _REGISTRY_KEYS and _kb().registry_for(value):
             return path
         return None
 
-    return [s for s in _sites(root, files, match) if (s.path, s.doc, tuple(s.key_path), tuple(s.embedded)) not in pins]
+    return [s for s in _sites(root, files, match)
+            if s.key_path[-1] == "image" or (s.path, s.doc, tuple(s.key_path), tuple(s.embedded)) not in pins]
 
 
 def registry_edits(sites: list[_Site], prev: Version, v: Version) -> list[PinEdit]:
     """Moves for registries whose last published minor lies between the step's versions (istio.yaml registries)."""
-    registries = _kb().istio()["registries"]
-    by_id = {r["id"]: r for r in registries}
     out = []
     for site in sites:
-        reg = _registry_for(site.value, registries)
-        if not reg or not reg.get("until") or not reg.get("replaced_by") or reg["replaced_by"] not in by_id:
+        moved = _kb().registry_replacement(site.value, _minor(v))
+        if moved is None or _kb().registry_replacement(site.value, _minor(prev)) is not None:
             continue
-        until = Version(reg["until"])
-        if not (Version(_minor(prev)) <= until < Version(_minor(v))):
-            continue
-        new_base = _strip_scheme(by_id[reg["replaced_by"]]["url"])
-        scheme = re.match(r"^[a-z]+://", site.value.strip())
-        rest = _strip_scheme(site.value)[len(_strip_scheme(reg["url"])):]
-        new = (scheme.group(0) if scheme else "") + new_base + rest
+        reg, new = moved
         pin = Pin("istio", version_text(v), site.path, site.line, f"{site.where} {'.'.join(str(h) for h in site.key_path)} "
                   f"({reg['url']} is published to up to {reg['until']}; {_short_url(reg['sources'][0])})", "registry",
                   None, site.value, site.doc, site.key_path, site.embedded)
         out.append(PinEdit(pin, site.value, new, "registries", "scalar"))
+    return out
+
+
+def merge_image_moves(edits: list[PinEdit], now: dict[tuple, str]) -> list[PinEdit]:
+    """One edit per image reference: a registry move and a tag bump of the same `image:` become one
+    rewrite of the whole reference (docker.io/istio/proxyv2:1.31.1), because SetImageTag keeps the
+    registry and a separate SetScalar would put the old tag back."""
+    from migrator.edits import retag_image
+
+    moves = {_pin_key(e.pin): e for e in edits if e.role == "registries"}
+    out = []
+    for e in edits:
+        key = _pin_key(e.pin)
+        if e.kind == "image" and key in moves:
+            move = moves.pop(key)
+            new = retag_image(move.new, _image_version(e))
+            merged = PinEdit(e.pin, retag_image(move.old, version_text(parse_tag(e.old).version)) if parse_tag(e.old) else move.old,
+                             new, e.role, "scalar")
+            now[key] = e.new
+            out.append(merged)
+        elif e.role != "registries":
+            out.append(e)
+        elif key in moves:  # a registry move alone; an image retagged by an earlier step keeps that tag
+            tag = parse_tag(now.get(key, ""))
+            if tag and e.pin.key_path and e.pin.key_path[-1] == "image":
+                e.old, e.new = retag_image(e.old, version_text(tag.version)), retag_image(e.new, version_text(tag.version))
+            now[key] = now.get(key, e.new)
+            out.append(e)
     return out
 
 
@@ -683,9 +700,8 @@ def build_plan(result, to: str, *, strategy: str = "in-place", from_: str | None
                 step.edits.append(edit)
             elif why and not steps:
                 step.kept.append((pin, why))
-        for edit in registry_edits(registries, prev, v):
-            _advance(edit, now)
-            step.edits.append(edit)
+        step.edits.extend(registry_edits(registries, prev, v))
+        step.edits = merge_image_moves(step.edits, now)
         step.edits.sort(key=_edit_order)
         before, after = ev.at(prev, spire_start), ev.at(v, spire_start)
         step.findings = _resolved_by_edits(compare(before, after), step.edits)

@@ -12,6 +12,8 @@ indexes them.
     latest_istio()                         newest stable patch tag in the snapshot, e.g. "1.30.3"
     spire_minors()                         SPIRE minors, ordered
     spire_app_version_for_chart(version)   spire Helm chart version -> SPIRE version, or None
+    registry_for(text)                     the registries[] entry a repo URL / hub / image points into
+    registry_replacement(text, minor)      (entry, moved text) when that registry has no `minor` artifacts
 
 Versions may be given as "1.22", "1.22.3", "v1.22.3" or "1.22.3-distroless"; only the minor is used
 where a minor is expected.
@@ -38,6 +40,8 @@ __all__ = [
     "latest_istio",
     "spire_minors",
     "spire_app_version_for_chart",
+    "registry_for",
+    "registry_replacement",
 ]
 
 _PACKAGE = "migrator.knowledge"
@@ -169,3 +173,37 @@ def spire_app_version_for_chart(chart_version: str) -> str | None:
         return _chart_map().get(Version(text))
     except InvalidVersion:
         return None
+
+
+def _strip_scheme(url: str) -> str:
+    return re.sub(r"^[a-z]+://", "", str(url).strip()).rstrip("/")
+
+
+def registry_for(text: str) -> dict | None:
+    """The most specific registries[] entry a chart repository, hub or image string points into.
+
+    Most specific wins, so ``registry.istio.io/release/charts`` (OCI charts) is told apart from
+    ``registry.istio.io/release`` (images) and each gets its own replacement.
+    """
+    v = _strip_scheme(text)
+    hits = [r for r in _load("istio.yaml")["registries"]
+            if v == _strip_scheme(r["url"]) or v.startswith(_strip_scheme(r["url"]) + "/")]
+    return copy.deepcopy(max(hits, key=lambda r: len(_strip_scheme(r["url"])))) if hits else None
+
+
+def registry_replacement(text: str, minor: str) -> tuple[dict, str] | None:
+    """(registry entry, `text` moved to its replacement) when the registry `text` points into
+    publishes nothing for Istio `minor` (its `until` is older); None when it is still published to.
+
+    The scheme (``https://``, ``oci://`` or none, as Argo CD writes OCI repos) and the part after the
+    registry (``/proxyv2:1.30.3``, ``/charts``) are kept.
+    """
+    reg = registry_for(text)
+    if not reg or not reg.get("until") or _key(reg["until"]) >= _key(_minor(minor)):
+        return None
+    new = next((r for r in _load("istio.yaml")["registries"] if r["id"] == reg.get("replaced_by")), None)
+    if new is None:
+        return None
+    scheme = re.match(r"^[a-z]+://", str(text).strip())
+    rest = _strip_scheme(text)[len(_strip_scheme(reg["url"])):]
+    return reg, (scheme.group(0) if scheme else "") + _strip_scheme(new["url"]) + rest
