@@ -60,8 +60,8 @@ def choose_strategy(finding: Finding, requested: str | None, per_rule: dict[str,
     if finding.rule in per_rule:
         return per_rule[finding.rule]
     for name, reason in options_for(finding, ctx):
-        if reason is None and name == "credential-name" and (ctx.ca_bundle or ctx.secret_name):
-            return name
+        if reason is None and name == "credential-name" and (ctx.ca_bundle or ctx.secret_name or finding.rule == "MM104"):
+            return name  # MM104's remedy (add the workloadSelector) needs no input: the Secret is named already
     return None
 
 

@@ -33,6 +33,9 @@ CASES = [
     ("multi-env__skip-verify", "multi-env", ["--strategy", "skip-verify"], {"MM101"}),
     ("flag-false-1.24__credential-name", "flag-false-istio-1.24", ["--strategy", "credential-name", "--ca-bundle", CA], {"MM101"}),
     ("bad-input__skip-verify", "bad-input", ["--strategy", "skip-verify"], {"MM101"}),
+    # MM104 (credentialName without workloadSelector: the sidecar sends plaintext, istio/istio 1.22.0
+    # pilot/pkg/networking/core/cluster_tls.go) is fixed without any input: the selector part of credential-name
+    ("no-selector__default", "credential-name-no-selector", [], {"MM104"}),
 ]
 
 
@@ -246,3 +249,12 @@ def test_fix_json_free_text_header_states_security_cost(tmp_path, run_cli):
     assert "#   security cost: the server certificate is NOT verified for this host" in diff
     _, diff, _ = run_cli("fix", str(repo), "--strategy", "skip-verify", "--no-header")
     assert not diff.startswith("#")
+
+
+def test_mm104_is_an_error_with_a_remedy(scan_json):
+    _, report, _ = scan_json(str(FIXTURES / "credential-name-no-selector"))
+    [f] = [f for f in report["findings"] if f["rule"] == "MM104"]
+    assert f["severity"] == "error" and "plaintext" in f["message"]
+    from migrator.rules import catalog
+
+    assert list(catalog()["MM104"].remedies) == ["credential-name"]

@@ -44,6 +44,8 @@ def check(finding, ctx) -> None:
     if dr is None:
         raise Refused("the DestinationRule was not found in the scanned files")
     proxies = _affected(finding, ctx)
+    if finding.rule == "MM104" and not [p for p in proxies if p.kind == "sidecar"]:
+        raise Refused("no sidecar in the repo uses this DestinationRule, so there are no workloads to put in a workloadSelector")
     foreign = sorted(p.resource for p in proxies if p.namespace != dr.namespace)
     if foreign:
         raise Refused(f"affected proxies {', '.join(foreign)} are outside namespace {dr.namespace}: a workloadSelector only selects "
@@ -128,6 +130,8 @@ def secret_for(ctx, resource_name: str) -> str:
 def build(finding, ctx) -> Remedy:
     if finding.rule == "MM103":
         return _gateway(finding, ctx)
+    if finding.rule == "MM104":
+        return _selector_only(finding, ctx)
     dr = find_resource(ctx.view, finding)
     doc = finding.details["doc"]
     secret = secret_for(ctx, dr.name)
@@ -158,6 +162,30 @@ def build(finding, ctx) -> Remedy:
         costs.append(RBAC_COST.format(sa=f"{dr.namespace}/{sa}", ns=dr.namespace))
     return Remedy(NAME, finding, changes, f"set credentialName: {secret} on {finding.resource}"
                   + (" with a workloadSelector" if sidecars else ""), "; ".join(costs), notes)
+
+
+def _selector_only(finding, ctx) -> Remedy:
+    """MM104: the credentialName (and its Secret) are there already; sidecars ignore it only because the
+    DestinationRule has no workloadSelector (istio/istio 1.22.0 pilot/pkg/networking/core/cluster_tls.go).
+    Add the selector (and exportTo ".", which validation requires with one), and the `list secrets` RBAC
+    istiod checks unless the repo already grants it.  The Secret name is kept."""
+    from migrator.sds import secret_access
+
+    dr = find_resource(ctx.view, finding)
+    doc = finding.details["doc"]
+    spec = dr.data.get("spec") or {}
+    sidecars = [p for p in _affected(finding, ctx) if p.kind == "sidecar"]
+    edits = [Upsert(doc, spec_path(finding), "workloadSelector", {"matchLabels": _common_labels(sidecars)})]
+    if not spec.get("exportTo"):
+        edits.append(Upsert(doc, spec_path(finding), "exportTo", ["."]))
+    changes = [FileChange(finding.path, edits)]
+    costs = [f"other workloads in namespace {dr.namespace} no longer receive {dr.ref} (they fall back to no TLS settings for {spec.get('host')!r})"]
+    folder = PurePosixPath(finding.path).parent
+    for sa in sorted({p.service_account for p in sidecars if secret_access(ctx.view, p.namespace, p.service_account) != "granted"}):
+        changes.append(FileChange(str(folder / f"{sa}-istio-credential-reader.yaml"), new_text=_rbac_yaml(sa, dr.namespace)))
+        costs.append(RBAC_COST.format(sa=f"{dr.namespace}/{sa}", ns=dr.namespace))
+    return Remedy(NAME, finding, changes, f"add a workloadSelector to {finding.resource} so its sidecars use the existing credentialName",
+                  "; ".join(costs))
 
 
 def _gateway(finding, ctx) -> Remedy:
