@@ -209,8 +209,10 @@ def gateway_names(proxy: Proxy, gw: Resource, view: MeshView) -> list[SdsName]:
         tls = srv.get("tls") if isinstance(srv, dict) else None
         if not isinstance(tls, dict):
             continue
-        mode = str(tls.get("mode", "SIMPLE")).upper()
-        if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL") or tls.get("httpsRedirect") and not tls.get("mode"):
+        # the TLSmode enum's zero value is PASSTHROUGH (istio/api networking/v1alpha3/gateway.proto;
+        # istio/istio 1.22.0 pkg/config/gateway/gateway.go IsPassThroughServer): no mode, no certificate
+        mode = str(tls.get("mode") or "PASSTHROUGH").upper()
+        if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL"):
             continue
         origin = f"{gw.ref} servers[{i}].tls"
         line = gw.line(("spec", "servers", i, "tls"))
