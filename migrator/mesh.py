@@ -61,7 +61,7 @@ class MeshView:
         for f in self.flags:
             if f.name == "VERIFY_CERTIFICATE_AT_CLIENT" and f.value.strip().lower() == "false":
                 return f
-            if f.name == "compatibilityVersion" and f.value.strip().strip('"') in ("1.20", "1.2"):
+            if f.name == "compatibilityVersion" and f.value.strip().strip('"') == "1.20":  # 1.2 (float) fails to render
                 return f
         return None
 
