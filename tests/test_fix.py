@@ -36,6 +36,10 @@ CASES = [
     # MM104 (credentialName without workloadSelector: the sidecar sends plaintext, istio/istio 1.22.0
     # pilot/pkg/networking/core/cluster_tls.go) is fixed without any input: the selector part of credential-name
     ("no-selector__default", "credential-name-no-selector", [], {"MM104"}),
+    # 1.23 istiod chart reads only .Values.pilot.env (istio/istio 1.23.0 manifests/charts/istio-control/
+    # istio-discovery/templates/deployment.yaml): pilot.env is written even where the values use top-level env,
+    # and the revision-tags-only release is left alone
+    ("flat-env-1.23__disable-verify", "disable-verify-flat-env-1.23", ["--strategy", "disable-verify"], {"MM101"}),
 ]
 
 
@@ -258,3 +262,18 @@ def test_mm104_is_an_error_with_a_remedy(scan_json):
     from migrator.rules import catalog
 
     assert list(catalog()["MM104"].remedies) == ["credential-name"]
+
+
+def test_disable_verify_writes_pilot_env_never_top_level_env_nor_tag_values(tmp_path, run_cli):
+    repo = _copy(tmp_path, "disable-verify-flat-env-1.23")
+    tags = (repo / "flux/istio-revision-tags.yaml").read_bytes()
+    code, _, err = run_cli("fix", str(repo), "--strategy", "disable-verify", "--write", "--yes")
+    assert code == 0, err
+    import yaml
+
+    values = yaml.safe_load((repo / "flux/istiod.yaml").read_text())["spec"]["values"]
+    assert values["pilot"]["env"] == {"VERIFY_CERTIFICATE_AT_CLIENT": "false"}
+    assert "VERIFY_CERTIFICATE_AT_CLIENT" not in values["env"]
+    assert (repo / "flux/istio-revision-tags.yaml").read_bytes() == tags
+    _, out, _ = run_cli("fix", str(FIXTURES / "spire-istio-1.22"), "--strategy", "disable-verify")
+    assert "stops working at Istio 1.24" in out and "1.26" not in out.split("stops working")[0]
