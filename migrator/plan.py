@@ -346,8 +346,10 @@ class Evaluator:
         self.result = result
         self._cache: dict[tuple, list[Finding]] = {}
 
-    def at(self, istio: Version | None, spire: Version | None = None) -> list[Finding]:
-        key = (istio, spire)
+    def at(self, istio: Version | None, spire: Version | None = None, drop: frozenset = frozenset()) -> list[Finding]:
+        """Findings at (istio, spire); `drop` = (path, line, name) of flag settings to leave out, to see
+        what a setting hides today (see hidden_findings)."""
+        key = (istio, spire, drop)
         if key not in self._cache:
             from migrator import rules as rules_mod
             from migrator.mesh import build_views
@@ -356,7 +358,10 @@ class Evaluator:
             opts = self.result.options
             options = replace(opts, istio_version=istio or opts.istio_version, target=istio or opts.target,
                               spire_version=spire or opts.spire_version)
-            views = build_views(self.result.inventory, options)
+            inv = self.result.inventory
+            if drop:
+                inv = replace(inv, flags=[f for f in inv.flags if (f.path, f.line, f.name) not in drop])
+            views = build_views(inv, options)
             found = rules_mod.run(views, rules_mod.select(options.rules_enabled, options.rules_disabled), options.severity_overrides)
             apply_suppressions(found, self.result.inventory)
             self._cache[key] = [f for f in found if not f.suppressed]
@@ -389,15 +394,43 @@ def _resolved_by_edits(changes: list[FindingChange], edits: list[PinEdit]) -> li
     return changes
 
 
+def hidden_findings(ev: Evaluator, start: Version, spire: Version | None) -> tuple[dict, list, str | None]:
+    """Findings a setting hides at `start` although a later minor removes that setting.
+
+    VERIFY_CERTIFICATE_AT_CLIENT=false (or compatibilityVersion "1.20") hides MM101 on 1.21-1.23; both
+    stop working at 1.24 (istio.yaml verify-certificate-at-client-default keep_old removed_in), so MM101
+    comes back there until the 1.26 fix.  Returns ({key: finding}, the settings, the removal minor)."""
+    from migrator.mesh import build_views
+
+    opts = replace(ev.result.options, istio_version=start, target=start, spire_version=spire or ev.result.options.spire_version)
+    settings = {f for v in build_views(ev.result.inventory, opts) if (f := v.verification_disabled_by()) is not None}
+    if not settings:
+        return {}, [], None
+    change = next(c for c in _kb().istio()["changes"] if c["id"] == "verify-certificate-at-client-default")
+    removed_in = min((k["removed_in"] for k in change["keep_old"] if k.get("removed_in")), key=Version)
+    drop = frozenset((f.path, f.line, f.name) for f in settings)
+    current = {f.key for f in ev.at(start, spire)}
+    hidden = {f.key: f for f in ev.at(start, spire, drop) if f.key not in current}
+    return hidden, sorted(settings, key=lambda f: (f.path, f.line)), removed_in
+
+
 def fixed_target(ev: Evaluator, start: Version, spire: Version | None) -> tuple[Version | None, list[str]]:
-    """Lowest known version where every current finding that some upgrade clears is gone."""
+    """Lowest known version where every current finding that some upgrade clears is gone, counting the
+    findings a setting hides today but a later version stops honouring (hidden_findings)."""
     current = {f.key: f for f in ev.at(start, spire)}
-    if not current:
+    hidden, settings, removed_in = hidden_findings(ev, start, spire)
+    goal = {**current, **hidden}
+    if not goal:
         return None, [f"`--to fixed`: nothing to fix, the repo has no findings at Istio {version_text(start)}"]
     candidates = [istio_hop_version(m) for m in _kb().istio_minors() if Version(m) > Version(_minor(start))]
-    remaining = {v: {f.key for f in ev.at(v, spire)} & set(current) for v in candidates}
-    fixable = {k for k in current if any(k not in rem for rem in remaining.values())}
-    stubborn = [current[k] for k in current if k not in fixable]
+    remaining = {}
+    for v in candidates:
+        rem = {f.key for f in ev.at(v, spire)} & set(goal)
+        if removed_in and Version(_minor(v)) < Version(removed_in):
+            rem |= set(hidden)  # the setting still works there: the findings are only hidden
+        remaining[v] = rem
+    fixable = {k for k in goal if any(k not in rem for rem in remaining.values())}
+    stubborn = [goal[k] for k in goal if k not in fixable]
     notes = []
     if stubborn:
         notes.append("no Istio version clears " + ", ".join(sorted({f"{f.rule} ({f.path}:{f.line})" for f in stubborn}))
@@ -406,11 +439,29 @@ def fixed_target(ev: Evaluator, start: Version, spire: Version | None) -> tuple[
         return None, notes + [f"`--to fixed`: no known Istio version up to {_kb().latest_istio()} clears the current findings"]
     for v in candidates:
         if not (remaining[v] & fixable):
-            cleared = sorted({current[k].rule for k in fixable})
+            cleared = sorted({goal[k].rule for k in fixable})
+            what = "current findings" + (" and those a setting hides until it is removed" if hidden else "")
             notes.insert(0, f"`--to fixed` = Istio {version_text(v)}: the lowest known version where "
-                         f"the current findings ({', '.join(cleared)}) no longer apply (rules re-run at every candidate version)")
+                         f"the {what} ({', '.join(cleared)}) no longer apply (rules re-run at every candidate version)")
+            notes[1:1] = _hidden_notes(hidden, settings, removed_in, candidates, remaining, start)
             return v, notes
     return None, notes  # pragma: no cover - fixable implies some candidate clears them
+
+
+def _hidden_notes(hidden: dict, settings: list, removed_in: str | None, candidates: list[Version],
+                  remaining: dict, start: Version) -> list[str]:
+    """One note per hidden finding: which setting hides it, the step where it returns, the step that clears it."""
+    out = []
+    set_text = ", ".join(f"{f.name}={f.value} ({f.path}:{f.line})" for f in settings)
+    for key, f in sorted(hidden.items(), key=lambda kv: (kv[1].rule, kv[1].path, kv[1].line)):
+        back = next((v for v in candidates if Version(_minor(v)) >= Version(removed_in) and key in remaining[v]), None)
+        clear = next((v for v in candidates if back and v > back and key not in remaining[v]), None)
+        if back is None:
+            continue
+        out.append(f"{f.rule} ({f.path}:{f.line}) is hidden at Istio {version_text(start)} by {set_text}; that setting stops "
+                   f"working at {removed_in}, so {f.rule} returns at the step to Istio {_minor(back)}"
+                   + (f" and is cleared by the step to Istio {_minor(clear)}" if clear else " and no known version clears it"))
+    return out
 
 
 # ----------------------------------------------------------------------------------------- pins

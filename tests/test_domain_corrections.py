@@ -34,3 +34,32 @@ def test_plan_1_27_step_shows_mm106_as_an_error():
     [step] = plan.steps
     [c] = [c for c in step.findings if c.finding.rule == "MM106"]
     assert (c.status, c.finding.severity) == ("appears", "error")
+
+
+# ------------------------------------------------------------------------------- plan --to fixed
+# VERIFY_CERTIFICATE_AT_CLIENT=false / compatibilityVersion "1.20" hide MM101 on 1.21-1.23 and stop working at
+# 1.24 (istio/istio#52317; istio.yaml verify-certificate-at-client-default keep_old removed_in); the SPIRE fix is
+# 1.26 (istio/istio 1.26.0 releasenotes/notes/spire-files.yaml).
+
+def _steps(plan):
+    return {s.to_version.minor: {(c.status, c.finding.rule, c.finding.severity) for c in s.findings} for s in plan.steps}
+
+
+@pytest.mark.parametrize("setting", ["flag", "compat"])
+def test_to_fixed_with_the_flag_reaches_1_26_and_names_where_mm101_returns_and_clears(setting, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "plan-flag-istio-1.23", repo)
+    if setting == "compat":
+        p = repo / "flux/istiod.yaml"
+        text = p.read_text()
+        p.write_text(text.replace('        VERIFY_CERTIFICATE_AT_CLIENT: "false"\n', '        PILOT_TRACE_SAMPLING: "1"\n')
+                     .replace("  values:\n", '  values:\n    compatibilityVersion: "1.20"\n', 1))
+    plan = plan_for(repo, "fixed")
+    assert plan.istio_to >= Version("1.26")
+    steps = _steps(plan)
+    assert ("appears", "MM101", "error") in steps[24]
+    assert ("disappears", "MM101", "error") in steps[26]
+    note = next(n for n in plan.notes if n.startswith("MM101 "))
+    assert "returns at the step to Istio 1.24" in note and "cleared by the step to Istio 1.26" in note
