@@ -14,7 +14,7 @@ import re
 from pathlib import PurePosixPath
 
 from migrator.edits import DeleteKey, Upsert
-from migrator.remedies import FileChange, Refused, Remedy, find_resource, spec_path, tls_path
+from migrator.remedies import FileChange, Refused, Remedy, ca_bundles, find_resource, spec_path, tls_path
 
 NAME = "credential-name"
 COST = "none for verification (the CA in the Secret verifies the upstream); keep that CA current"
@@ -52,8 +52,9 @@ def check(finding, ctx) -> None:
                       "pods in the DR's own namespace, so each namespace needs its own DestinationRule (not automated)")
     if finding.details.get("mode") == "MUTUAL" and not ctx.secret_name:
         raise Refused("MUTUAL needs the client certificate and key in the Secret: pass --secret-name of an existing Secret")
-    if ctx.ca_bundle:
-        _read_pem(ctx.ca_bundle)
+    bundle = ca_bundles.bundle_for(ctx.ca_bundle, _host(dr), ctx.view)
+    if bundle:
+        _read_pem(bundle)
     sidecars = [p for p in proxies if p.kind == "sidecar"]
     if sidecars and not _common_labels(sidecars):
         raise Refused("the affected workloads share no label to select them with")
@@ -63,6 +64,10 @@ def check(finding, ctx) -> None:
     export = (dr.data.get("spec") or {}).get("exportTo")
     if export and [str(e) for e in export] != ["."] and [str(e) for e in export] != [dr.namespace]:
         raise Refused(f"exportTo {export} must be narrowed to the DR's namespace for a workloadSelector; change it by hand first")
+
+
+def _host(dr) -> str:
+    return str((dr.data.get("spec") or {}).get("host") or "")
 
 
 def _common_labels(proxies) -> dict:
@@ -152,9 +157,9 @@ def build(finding, ctx) -> Remedy:
     folder = PurePosixPath(finding.path).parent
     if finding.details.get("mode") == "MUTUAL":
         notes.append(f"Secret {dr.namespace}/{secret} must hold the client certificate and key (tls.crt, tls.key) and the CA (ca.crt)")
-    elif ctx.ca_bundle:
-        pems = _read_pem(ctx.ca_bundle)
-        changes.append(FileChange(str(folder / f"{secret}-secret.yaml"), new_text=_secret_yaml(secret, dr.namespace, pems, ctx.ca_bundle)))
+    elif bundle := ca_bundles.bundle_for(ctx.ca_bundle, _host(dr), ctx.view):
+        pems = _read_pem(bundle)
+        changes.append(FileChange(str(folder / f"{secret}-secret.yaml"), new_text=_secret_yaml(secret, dr.namespace, pems, bundle)))
     else:
         notes.append(f"create Secret {dr.namespace}/{secret} with key ca.crt (or {secret}-cacert) holding the upstream's CA bundle")
     for sa in sorted({p.service_account for p in sidecars}):
