@@ -756,7 +756,7 @@ def build_plan(result, to: str, *, strategy: str = "in-place", from_: str | None
         step.edits.sort(key=_edit_order)
         before, after = ev.at(prev, spire_start), ev.at(v, spire_start)
         step.findings = _resolved_by_edits(compare(before, after), step.edits)
-        step.changes = _relevant_changes(_kb().istio_changes(_minor(prev), _minor(v)), result, before + after)
+        step.changes = _relevant_changes(_kb().istio_changes_between(version_text(prev), version_text(v)), result, before + after)
         steps.append(step)
         prev = v
 
@@ -1063,11 +1063,25 @@ def _compat_checks(step: Step, result) -> list[str]:
     for f in result.inventory.flags:
         if f.name != "compatibilityVersion":
             continue
-        value = f.value.strip().strip('"')
-        value = "1.20" if value == "1.2" else value
+        value = f.value.strip().strip('"')  # an unquoted 1.20 reads as 1.2: no profile has that name, the render fails
         if value not in accepted:
             out.append(f"**Blocking**: compatibilityVersion {value!r} ({f.path}:{f.line}) is not accepted by Istio "
                        f"{_minor(step.to_version)} (accepts {', '.join(accepted) or 'none'}): the Helm render fails; remove or raise it")
+            continue
+        out += _profile_gaps(value, step.to_version, f)
+    return out
+
+
+def _profile_gaps(value: str, v: Version, flag) -> list[str]:
+    """Behaviour a compatibility profile is documented to keep but does not on this exact patch
+    (istio.yaml keep_old `since`, e.g. the 1.21 profile and enhanced resource scoping before 1.22.2)."""
+    out = []
+    for c in _kb().istio()["changes"]:
+        for k in c.get("keep_old") or []:
+            if "compatibilityVersion" in (k.get("manifest_paths") or []) and f'"{value}"' in k["how"] \
+                    and _kb().change_present(c, version_text(v)) and not _kb().keep_old_works(k, version_text(v)) and k.get("since"):
+                out.append(f"compatibilityVersion {value!r} ({flag.path}:{flag.line}) does not keep {c['id']} on Istio "
+                           f"{version_text(v)}: the profile carries it only from {k['since']}; go to {k['since']} or later")
     return out
 
 
