@@ -211,26 +211,50 @@ def _istio_releases() -> dict[str, dict]:
 
 
 def _known_istio_versions(release: dict) -> list[Version]:
+    """Every release of a minor the planner may name: git tags of the snapshot (patches, pre-releases)
+    and the versions istio.io announced after it.  The one definition of "which releases exist" that
+    `--to X.Y`, `--to X.Y.Z`, `--to latest`, `--to fixed` and every hop use."""
     out = [Version(p) for p in release.get("patches") or []]
     out += [Version(t) for t in release.get("prerelease_tags") or []]
     out += [Version(a["version"]) for a in release.get("announced_after_snapshot") or []]
     return sorted(set(out))
 
 
+def newest_istio_release(minor: str) -> Version | None:
+    """The newest stable release of a minor (a tag or an announced version), None when it has none yet."""
+    rel = _istio_releases().get(minor)
+    stable = [v for v in _known_istio_versions(rel) if not v.pre] if rel else []
+    return stable[-1] if stable else None
+
+
+def _announced_only(v: Version) -> bool:
+    rel = _istio_releases().get(_minor(v)) or {}
+    return not v.pre and version_text(v) not in (rel.get("patches") or [])
+
+
+def _announced_note(v: Version) -> list[str]:
+    return [f"Istio {version_text(v)} was announced after the knowledge snapshot; its changes may be incomplete"] if _announced_only(v) else []
+
+
+def release_minors() -> list[str]:
+    """Minors with at least one stable release (tag or announcement), oldest first."""
+    return [m for m in _istio_releases() if newest_istio_release(m) is not None]
+
+
+def latest_istio_release() -> Version:
+    return max(newest_istio_release(m) for m in release_minors())
+
+
 def istio_hop_version(minor: str) -> Version:
-    """The version a hop to `minor` lands on: the newest known patch of that minor."""
+    """The version a hop to `minor` lands on: its newest known release (see _known_istio_versions)."""
     rel = _istio_releases().get(minor)
     if rel is None:
         raise PlanError(f"Istio {minor} is not in the knowledge base")
-    if rel.get("latest_patch"):
-        return Version(rel["latest_patch"])
-    versions = _known_istio_versions(rel)
-    return versions[-1]
+    return newest_istio_release(minor) or _known_istio_versions(rel)[-1]
 
 
 def resolve_istio_version(text: str, what: str = "--to") -> tuple[Version, list[str]]:
-    """A version typed by the user, checked against the knowledge base: minor only → latest patch."""
-    notes: list[str] = []
+    """A version typed by the user, checked against the knowledge base: minor only → its newest release."""
     v = _user_version(text, what)
     releases = _istio_releases()
     minor = _minor(v)
@@ -238,23 +262,18 @@ def resolve_istio_version(text: str, what: str = "--to") -> tuple[Version, list[
     if rel is None:
         known = [m for m in releases]
         raise PlanError(f"{what} {text!r}: unknown Istio version; the knowledge base knows {known[0]}–{known[-1]} "
-                        f"(latest stable {_kb().latest_istio()})")
+                        f"(latest stable {version_text(latest_istio_release())})")
     known = _known_istio_versions(rel)
     if len(v.release) == 2 and not v.pre:
-        if rel.get("latest_patch"):
-            return Version(rel["latest_patch"]), notes
-        stable = [k for k in known if not k.pre]
-        if not stable:
+        newest = newest_istio_release(minor)
+        if newest is None:
             raise PlanError(f"{what} {text!r}: Istio {minor} has no stable release in the knowledge base "
                             f"(pre-releases: {', '.join(rel.get('prerelease_tags') or [])})")
-        notes.append(f"Istio {version_text(stable[-1])} was announced after the knowledge snapshot; its changes may be incomplete")
-        return stable[-1], notes
+        return newest, _announced_note(newest)
     if v not in known:
         raise PlanError(f"{what} {text!r}: unknown Istio release; known {minor} releases: "
                         f"{', '.join(version_text(k) for k in known)}")
-    if v not in {Version(p) for p in rel.get("patches") or []} and not v.pre:
-        notes.append(f"Istio {version_text(v)} was announced after the knowledge snapshot; its changes may be incomplete")
-    return v, notes
+    return v, _announced_note(v)
 
 
 def istio_path(start: Version, target: Version, strategy: str) -> list[Version]:
@@ -289,20 +308,44 @@ def _spire_chart_rows() -> list[tuple[Version, Version]]:
     return sorted((Version(r["chart"]), Version(r["app"])) for r in _kb().spire()["helm_chart"]["versions"])
 
 
-def resolve_spire_version(text: str) -> Version:
+def resolve_spire_version(text: str, uses_chart: bool = False) -> tuple[Version, list[str]]:
+    """`--spire-to` → the SPIRE version the plan ends on, and notes.
+
+    One definition of which SPIRE releases exist for this repo: when it installs SPIRE with the spire
+    Helm chart, only versions some released chart ships (spire.yaml helm_chart.versions) — the plan
+    never promises 1.14.7 when the newest chart ships 1.14.5; otherwise every release tag."""
+    rels = _spire_releases()
+    shipped = sorted({a for _, a in _spire_chart_rows()})
     if text == "latest":
-        rels = _spire_releases()
-        return max(Version(r["latest_patch"]) for r in rels.values())
+        v = shipped[-1] if uses_chart else max(Version(r["latest_patch"]) for r in rels.values())
+        newest = max(Version(r["latest_patch"]) for r in rels.values())
+        notes = [f"`--spire-to latest` = SPIRE {version_text(v)}"
+                 + (f", the newest a released spire chart ships (SPIRE {version_text(newest)} exists; no chart ships it yet)"
+                    if uses_chart and v != newest else "")]
+        return v, notes
     v = _user_version(text, "--spire-to")
-    rel = _spire_releases().get(_minor(v))
+    rel = rels.get(_minor(v))
     if rel is None:
-        known = list(_spire_releases())
+        known = list(rels)
         raise PlanError(f"--spire-to {text!r}: unknown SPIRE version; the knowledge base knows {known[0]}–{known[-1]}")
     if len(v.release) == 2:
-        return Version(rel["latest_patch"])
+        v = Version(rel["latest_patch"])
+        if uses_chart:
+            in_minor = [a for a in shipped if (a.major, a.minor) == (v.major, v.minor)]
+            if not in_minor:
+                raise PlanError(f"--spire-to {text!r}: no released spire chart ships SPIRE {_minor(v)} (spire.yaml helm_chart.versions)")
+            if in_minor[-1] != v:
+                return in_minor[-1], [f"`--spire-to {text}` = SPIRE {version_text(in_minor[-1])}, the newest {_minor(v)} a released "
+                                      f"spire chart ships (SPIRE {version_text(v)} exists; no chart ships it)"]
+        return v, []
     if version_text(v) not in rel["patches"]:
         raise PlanError(f"--spire-to {text!r}: unknown SPIRE release; known {_minor(v)} releases: {', '.join(rel['patches'])}")
-    return v
+    if uses_chart and v not in shipped:
+        ships = [a for a in shipped if (a.major, a.minor) == (v.major, v.minor)]
+        raise PlanError(f"--spire-to {text!r}: no released spire chart ships SPIRE {version_text(v)} "
+                        f"(charts ship {', '.join(version_text(a) for a in ships) or f'no {_minor(v)} release'}); "
+                        "the repo installs SPIRE with the spire chart")
+    return v, []
 
 
 def spire_path(start: Version, target: Version, uses_chart: bool) -> list[tuple[Version, Version | None]]:
@@ -422,7 +465,7 @@ def fixed_target(ev: Evaluator, start: Version, spire: Version | None) -> tuple[
     goal = {**current, **hidden}
     if not goal:
         return None, [f"`--to fixed`: nothing to fix, the repo has no findings at Istio {version_text(start)}"]
-    candidates = [istio_hop_version(m) for m in _kb().istio_minors() if Version(m) > Version(_minor(start))]
+    candidates = [istio_hop_version(m) for m in release_minors() if Version(m) > Version(_minor(start))]
     remaining = {}
     for v in candidates:
         rem = {f.key for f in ev.at(v, spire)} & set(goal)
@@ -436,7 +479,7 @@ def fixed_target(ev: Evaluator, start: Version, spire: Version | None) -> tuple[
         notes.append("no Istio version clears " + ", ".join(sorted({f"{f.rule} ({f.path}:{f.line})" for f in stubborn}))
                      + "; they need a configuration change (`mesh-migrator fix`)")
     if not fixable:
-        return None, notes + [f"`--to fixed`: no known Istio version up to {_kb().latest_istio()} clears the current findings"]
+        return None, notes + [f"`--to fixed`: no known Istio version up to {version_text(latest_istio_release())} clears the current findings"]
     for v in candidates:
         if not (remaining[v] & fixable):
             cleared = sorted({goal[k].rule for k in fixable})
@@ -762,10 +805,11 @@ def build_plan(result, to: str, *, strategy: str = "in-place", from_: str | None
 
     spire_target = None
     if spire_to:
-        spire_target = resolve_spire_version(spire_to)
         if spire_start is None:
             raise PlanError("--spire-to: the repo pins no SPIRE version (spire chart or spire-server/agent image)")
         uses_chart = any(p.component == "chart" for p in spire_pins)
+        spire_target, snotes = resolve_spire_version(spire_to, uses_chart)
+        notes += snotes
         sprev = spire_start
         for app, chart in spire_path(spire_start, spire_target, uses_chart):
             step = Step(len(steps) + 1, "spire", sprev, app, strategy)
@@ -842,8 +886,8 @@ def _resolve_target(to: str, start: Version | None, ev: Evaluator, spire: Versio
     if not spec:
         raise PlanError("--to is required: a version (e.g. 1.26), `latest` or `fixed`")
     if spec == "latest":
-        v = Version(_kb().latest_istio())
-        return v, [f"`--to latest` = Istio {version_text(v)}, the newest stable release in the knowledge base"]
+        v = latest_istio_release()
+        return v, [f"`--to latest` = Istio {version_text(v)}, the newest stable release in the knowledge base"] + _announced_note(v)
     if spec == "fixed":
         if start is None:
             raise PlanError("--to fixed needs the repo's Istio version; pass --from VERSION")

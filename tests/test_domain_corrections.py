@@ -63,3 +63,39 @@ def test_to_fixed_with_the_flag_reaches_1_26_and_names_where_mm101_returns_and_c
     assert ("disappears", "MM101", "error") in steps[26]
     note = next(n for n in plan.notes if n.startswith("MM101 "))
     assert "returns at the step to Istio 1.24" in note and "cleared by the step to Istio 1.26" in note
+
+
+# ------------------------------------------------------------------------- version catalogue (item 10)
+
+def test_latest_and_minor_targets_use_the_same_release_list():
+    from migrator import knowledge
+    from migrator.plan import latest_istio_release, resolve_istio_version
+
+    latest = latest_istio_release()
+    assert str(latest) == knowledge.latest_istio(include_announced=True)
+    assert resolve_istio_version(f"{latest.major}.{latest.minor}")[0] == latest
+    plan = plan_for(FIXTURES / "gcr-registry", "latest")
+    assert plan.istio_to == resolve_istio_version("1.31")[0] == latest
+
+
+SPIRE_CHART_REPO = FIXTURES / "plan-istio-1.22-spire-1.11"  # SPIRE 1.11.0 via spire chart 0.24.1
+
+
+def test_spire_to_a_minor_names_what_a_chart_ships():
+    """spire.yaml helm_chart.versions (spiffe/helm-charts-hardened charts/spire/Chart.yaml appVersion per tag):
+    no released chart ships 1.14.7, the newest ships 1.14.5."""
+    plan = plan_for(SPIRE_CHART_REPO, "1.22", spire_to="1.14")
+    assert str(plan.spire_to) == str(plan.steps[-1].to_version) == "1.14.5"
+    assert any("1.14.7 exists; no chart ships it" in n for n in plan.notes)
+
+
+def test_spire_to_latest_works_and_stays_on_what_charts_ship():
+    plan = plan_for(SPIRE_CHART_REPO, "1.22", spire_to="latest")
+    assert str(plan.spire_to) == str(plan.steps[-1].to_version) == "1.14.5"
+
+
+def test_spire_to_an_unshipped_patch_is_refused_for_chart_installs():
+    from migrator.plan import PlanError
+
+    with pytest.raises(PlanError, match="no released spire chart ships SPIRE 1.14.7"):
+        plan_for(SPIRE_CHART_REPO, "1.22", spire_to="1.14.7")
