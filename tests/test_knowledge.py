@@ -414,3 +414,10 @@ def test_plan_steps_use_backports():
     assert "debug-endpoint-auth-default" in {c["id"] for c, _, _ in patch_step.changes}
     minor_step = build_plan(result, "1.29", from_="1.28.5").steps[0]
     assert "debug-endpoint-auth-default" not in {c["id"] for c, _, _ in minor_step.changes}
+
+
+def test_auto_san_note_dates_from_1_14_not_1_20():
+    """releasenotes/notes/auto-san-validation-support.yaml exists at istio/istio 1.14.0 and not at 1.13.5."""
+    c = _change("auto-sni-default")
+    assert "added in 1.14" in c["note"] and "added in 1.20" not in c["note"]
+    assert "https://github.com/istio/istio/blob/1.14.0/releasenotes/notes/auto-san-validation-support.yaml" in c["sources"]
