@@ -67,3 +67,23 @@ def test_plan_write_gcr_fixture_then_rescan_has_no_mm131(run_cli, scan_json, tmp
     assert run_cli("plan", repo, "--to", "1.31", "--write", "--yes")[0] == 0
     code, report, _ = scan_json(str(repo), "--target", "1.31.0")
     assert [f["line"] for f in report["findings"] if f["rule"] == "MM131"] == [] and code == 0
+
+
+def test_two_steps_retag_first_then_move_registry_with_the_tag(tmp_path):
+    """1.29 -> 1.30 keeps gcr.io (1.30 is still published there); 1.30 -> 1.31 moves registry and tag at once."""
+    from migrator.model import ScanOptions
+    from migrator.plan import build_plan
+    from migrator.scan import scan
+
+    repo = tmp_path / "repo"
+    shutil.copytree(MOVE, repo)
+    for p in repo.rglob("*.yaml"):
+        p.write_text(p.read_text().replace("1.30.3", "1.29.6"))
+    plan = build_plan(scan([str(repo)], ScanOptions()), "1.31")
+    first, second = plan.steps
+    img = lambda step: next(e for e in step.edits if e.pin.path == "egress/egress-gateway.yaml")  # noqa: E731
+    v30, v31 = (str(s.to_version) for s in plan.steps)
+    assert (img(first).old, img(first).new) == ("1.29.6-distroless", f"{v30}-distroless")
+    assert "gcr.io/istio-release/proxyv2" in first.diff and "docker.io" not in first.diff
+    assert (img(second).old, img(second).new) == (f"gcr.io/istio-release/proxyv2:{v30}-distroless",
+                                                  f"docker.io/istio/proxyv2:{v31}-distroless")
