@@ -84,6 +84,7 @@ def test_two_steps_retag_first_then_move_registry_with_the_tag(tmp_path):
     img = lambda step: next(e for e in step.edits if e.pin.path == "egress/egress-gateway.yaml")  # noqa: E731
     v30, v31 = (str(s.to_version) for s in plan.steps)
     assert (img(first).old, img(first).new) == ("1.29.6-distroless", f"{v30}-distroless")
-    assert "gcr.io/istio-release/proxyv2" in first.diff and "docker.io" not in first.diff
+    assert f"+          image: gcr.io/istio-release/proxyv2:{v30}-distroless" in first.diff
+    assert "+          image: docker.io" not in first.diff
     assert (img(second).old, img(second).new) == (f"gcr.io/istio-release/proxyv2:{v30}-distroless",
                                                   f"docker.io/istio/proxyv2:{v31}-distroless")
