@@ -59,7 +59,7 @@ class MeshView:
         if self.istio is not None and self.istio >= Version("1.24"):
             return None
         for f in self.flags:
-            if f.name == "VERIFY_CERTIFICATE_AT_CLIENT" and f.value.strip().lower() == "false":
+            if f.name == "VERIFY_CERTIFICATE_AT_CLIENT" and f.value.strip().lower() == "false" and not f.in_top_level_values_env:
                 return f
             if f.name == "compatibilityVersion" and f.value.strip().strip('"') == "1.20":  # 1.2 (float) fails to render
                 return f

@@ -63,6 +63,14 @@ class FlagSetting:
     doc: int = 0
     key_path: tuple = ()
 
+    @property
+    def in_top_level_values_env(self) -> bool:
+        """Set as chart values `env.<NAME>` (not `pilot.env.<NAME>`, not a container env list).  The istiod
+        chart reads `.Values.env` only from 1.24.0; 1.21-1.23 read `.Values.pilot.env` alone (istio/istio
+        manifests/charts/istio-control/istio-discovery/templates/deployment.yaml at 1.22.0, 1.23.0, 1.24.0)."""
+        kp = self.key_path
+        return len(kp) >= 2 and kp[-2] == "env" and isinstance(kp[-1], str) and (len(kp) < 3 or kp[-3] != "pilot")
+
 
 @dataclass
 class InjectorTemplate:

@@ -99,3 +99,21 @@ def test_spire_to_an_unshipped_patch_is_refused_for_chart_installs():
 
     with pytest.raises(PlanError, match="no released spire chart ships SPIRE 1.14.7"):
         plan_for(SPIRE_CHART_REPO, "1.22", spire_to="1.14.7")
+
+
+# ------------------------------------------------------------- top-level values env before 1.24 (item 3)
+# istio/istio 1.23.0 manifests/charts/istio-control/istio-discovery/templates/deployment.yaml ranges over
+# .Values.pilot.env only; .Values.env is read from 1.24.0. A flag under top-level env does nothing on 1.23.
+
+def test_top_level_env_flag_does_not_disable_verification_before_1_24(scan_json, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "disable-verify-flat-env-1.23", repo)
+    p = repo / "flux/istiod.yaml"
+    p.write_text(p.read_text().replace('      PILOT_ENABLE_STATUS: "true"', '      VERIFY_CERTIFICATE_AT_CLIENT: "false"'))
+    _, report, _ = scan_json(str(repo))
+    rules = {(f["rule"], f["severity"]) for f in report["findings"]}
+    assert ("MM101", "error") in rules
+    [mm120] = [f for f in report["findings"] if f["rule"] == "MM120"]
+    assert "does nothing on Istio 1.23.4" in mm120["message"]

@@ -35,6 +35,13 @@ def check(view, meta):
             continue
         if not _disables(flag):
             continue
+        if flag.in_top_level_values_env and view.istio is not None and Version("1.21") <= view.istio < Version("1.24"):
+            yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="warning",
+                       message=(f"VERIFY_CERTIFICATE_AT_CLIENT=false ({flag.via}) does nothing on Istio {view.istio}: the istiod chart "
+                                "reads top-level `env` only from 1.24 (where the flag no longer exists) and `pilot.env` before; "
+                                "verification stays on"),
+                       details={"flag": flag.name, "doc": flag.doc, "key_path": flag.key_path})
+            continue
         what = "VERIFY_CERTIFICATE_AT_CLIENT=false" if flag.name != "compatibilityVersion" else f"compatibilityVersion {flag.value}"
         if view.istio is None:
             yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="warning",
