@@ -376,7 +376,7 @@ def _ask_remedy(s: Session, result, finding, offers: list[Offer]):
         if name == SKIP:
             return None
         decision = Decision(finding, name)
-        if name == "credential-name":
+        if name == "credential-name" and finding.rule != "MM104":  # MM104 keeps its Secret: nothing to ask
             _ask_credential_inputs(s, finding, decision, _upstream_host(result, finding))
         elif name == "ca-file":
             decision.ca_path = s.prompter.text("Path of the CA bundle inside the proxy (mounted into istio-proxy):",
