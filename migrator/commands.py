@@ -185,7 +185,7 @@ def cmd_sds(args) -> int:
     if args.format == "json":
         doc = [{"env": v.env, "istio_version": str(v.istio) if v.istio else None, "proxy": p.resource, "path": p.path, "kind": p.kind,
                 "spire": p.spire, "spire_reason": p.spire_reason or None,
-                "names": [{"name": r.name, "server": r.server, "ok": r.ok, "origin": r.origin, "path": r.path,
+                "names": [{"name": r.name, "server": r.server, "ok": r.ok, "status": r.status, "origin": r.origin, "path": r.path,
                            "line": r.line, "log": r.log} for r in rows]} for v, p, rows in tables]
         print(json.dumps(doc, indent=2))
     else:
@@ -207,7 +207,7 @@ def _sds_text(tables) -> None:
         for col in ("SDS resource", "server", "result", "requested because"):
             table.add_column(col, overflow="fold")
         for r in rows:
-            table.add_row(escape(r.name), escape(r.server), "ok" if r.ok else "[bold red]FAILS[/]",
+            table.add_row(escape(r.name), escape(r.server), {"ok": "ok", "unknown": "[yellow]unknown[/]"}.get(r.status, "[bold red]FAILS[/]"),
                           escape(r.origin + (f"\n{r.path}:{r.line}" if r.path else "")))
         console.print(table)
         for r in rows:

@@ -60,8 +60,8 @@ def choose_strategy(finding: Finding, requested: str | None, per_rule: dict[str,
     if finding.rule in per_rule:
         return per_rule[finding.rule]
     for name, reason in options_for(finding, ctx):
-        if reason is None and name == "credential-name" and (ctx.ca_bundle or ctx.secret_name):
-            return name
+        if reason is None and name == "credential-name" and (ctx.ca_bundle or ctx.secret_name or finding.rule == "MM104"):
+            return name  # MM104's remedy (add the workloadSelector) needs no input: the Secret is named already
     return None
 
 
@@ -255,7 +255,9 @@ def register(sub) -> None:
     p.add_argument("--check", action="store_true", help="exit 1 when fixes are pending (CI / pre-commit)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing (non-interactive)")
     p.add_argument("--secret-name", help="credential-name: Secret name; `{name}` stands for the DestinationRule/Gateway name (default {name}-ca)")
-    p.add_argument("--ca-bundle", help="credential-name: PEM file to generate the Secret from (certificates only)")
+    p.add_argument("--ca-bundle", action="append", metavar="[HOST=]FILE",
+                   help="credential-name: CA bundle (PEM, certificates only) for one upstream host as HOST=FILE; repeat per host "
+                        "(a plain FILE only when every DestinationRule has the same host)")
     p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
     p.add_argument("--no-header", action="store_true", help="omit the remedy/security-cost header from the diff")
 
@@ -267,7 +269,11 @@ def plan_from_args(args, result) -> FixPlan:
     config = load_config(args.config, args.paths or ["."])
     fix_cfg = config.data.get("fix") or {}
     per_rule = {k.upper(): v for k, v in ((config.data.get("rules") or {}).get("strategy") or {}).items()}
-    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), args.ca_bundle or fix_cfg.get("ca_bundle"),
+    from migrator.remedies import ca_bundles
+
+    bundle = args.ca_bundle or fix_cfg.get("ca_bundle")
+    ca_bundles.parse(bundle)  # a malformed value is a usage error (exit 2), not a refusal per finding
+    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), bundle,
                      args.ca_path or fix_cfg.get("ca_path"))
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
 

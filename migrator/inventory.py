@@ -28,9 +28,10 @@ KEPT_KINDS = {"DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Role", "
 #: istiod env vars that change what TLS clusters look like (domain.md, "The 1.21 default change")
 TRACKED_FLAGS = {"VERIFY_CERTIFICATE_AT_CLIENT", "VERIFY_CERT_AT_CLIENT", "ENABLE_AUTO_SNI", "ENABLE_NATIVE_SIDECARS",
                  "PILOT_FILTER_GATEWAY_CLUSTER_CONFIG"}
-LEGACY_REGISTRIES = ("gcr.io/istio-release", "istio-release.storage.googleapis.com")
+LEGACY_REGISTRIES = ("gcr.io/istio-release", "istio-release.storage.googleapis.com", "registry.istio.io/release")
 SPIRE_SOCKET_DIRS = ("/run/spire", "/var/run/spire", "spire-agent", "agent-sockets")
-_ISTIO_IMAGE = re.compile(r"(?:^|/)(?:istio|istio-release|istio-testing)/(pilot|proxyv2|install-cni|ztunnel)(?::([^@\s]+))?")
+_ISTIO_IMAGE = re.compile(r"(?:^|/)(?:istio|istio-release|istio-testing|registry\.istio\.io/release)/(pilot|proxyv2|install-cni|ztunnel)(?::([^@\s]+))?")
+_TAG_KEYS = {"revisionTags", "revision", "defaultRevision", "global"}  # values of a revision-tag-only release
 _SPIRE_IMAGE = re.compile(r"spiffe/(spire-server|spire-agent)(?::([^@\s]+))?")
 
 
@@ -68,6 +69,7 @@ class IstiodConfig:
     via: str
     env: str | None = None
     flat_env: bool = False  # the values already use the 1.24+ flattened `env:` key
+    tags_only: bool = False  # only revisionTags/defaultRevision: a release for revision tags, not istiod's settings
 
 
 @dataclass(frozen=True)
@@ -354,7 +356,8 @@ class Collector:
             doc_index = v.embedded[0] if v.embedded else v.doc.index
             values_path = v.base if v.embedded else v.doc.base_path + v.base
             self.inv.istiod_configs.append(IstiodConfig(self.path, doc_index, values_path, v.embedded[1:] if v.embedded else (),
-                                                        where, self.env, isinstance(v.get("env"), dict) and not isinstance(v.get("pilot"), dict)))
+                                                        where, self.env, isinstance(v.get("env"), dict) and not isinstance(v.get("pilot"), dict),
+                                                        "revisionTags" in v.data and set(v.data) <= _TAG_KEYS))
         g = v.get("global")
         if isinstance(g, dict):
             self._pin_values("istio", g.get("tag"), v, ("global", "tag"), f"{where} global.tag", chart)

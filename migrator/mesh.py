@@ -75,10 +75,10 @@ class MeshView:
             return None
         for f in self.flags:
             if f.scope != "istiod":
-                continue
+                continue  # a gateway release, or top-level `env` that the 1.21-1.23 chart does not read
             if f.name == "VERIFY_CERTIFICATE_AT_CLIENT" and f.value.strip().lower() == "false":
                 return f
-            if f.name == "compatibilityVersion" and f.value.strip().strip('"') in ("1.20", "1.2"):
+            if f.name == "compatibilityVersion" and f.value.strip().strip('"') == "1.20":  # 1.2 (float) fails to render
                 return f
         return None
 

@@ -211,26 +211,50 @@ def _istio_releases() -> dict[str, dict]:
 
 
 def _known_istio_versions(release: dict) -> list[Version]:
+    """Every release of a minor the planner may name: git tags of the snapshot (patches, pre-releases)
+    and the versions istio.io announced after it.  The one definition of "which releases exist" that
+    `--to X.Y`, `--to X.Y.Z`, `--to latest`, `--to fixed` and every hop use."""
     out = [Version(p) for p in release.get("patches") or []]
     out += [Version(t) for t in release.get("prerelease_tags") or []]
     out += [Version(a["version"]) for a in release.get("announced_after_snapshot") or []]
     return sorted(set(out))
 
 
+def newest_istio_release(minor: str) -> Version | None:
+    """The newest stable release of a minor (a tag or an announced version), None when it has none yet."""
+    rel = _istio_releases().get(minor)
+    stable = [v for v in _known_istio_versions(rel) if not v.pre] if rel else []
+    return stable[-1] if stable else None
+
+
+def _announced_only(v: Version) -> bool:
+    rel = _istio_releases().get(_minor(v)) or {}
+    return not v.pre and version_text(v) not in (rel.get("patches") or [])
+
+
+def _announced_note(v: Version) -> list[str]:
+    return [f"Istio {version_text(v)} was announced after the knowledge snapshot; its changes may be incomplete"] if _announced_only(v) else []
+
+
+def release_minors() -> list[str]:
+    """Minors with at least one stable release (tag or announcement), oldest first."""
+    return [m for m in _istio_releases() if newest_istio_release(m) is not None]
+
+
+def latest_istio_release() -> Version:
+    return max(newest_istio_release(m) for m in release_minors())
+
+
 def istio_hop_version(minor: str) -> Version:
-    """The version a hop to `minor` lands on: the newest known patch of that minor."""
+    """The version a hop to `minor` lands on: its newest known release (see _known_istio_versions)."""
     rel = _istio_releases().get(minor)
     if rel is None:
         raise PlanError(f"Istio {minor} is not in the knowledge base")
-    if rel.get("latest_patch"):
-        return Version(rel["latest_patch"])
-    versions = _known_istio_versions(rel)
-    return versions[-1]
+    return newest_istio_release(minor) or _known_istio_versions(rel)[-1]
 
 
 def resolve_istio_version(text: str, what: str = "--to") -> tuple[Version, list[str]]:
-    """A version typed by the user, checked against the knowledge base: minor only → latest patch."""
-    notes: list[str] = []
+    """A version typed by the user, checked against the knowledge base: minor only → its newest release."""
     v = _user_version(text, what)
     releases = _istio_releases()
     minor = _minor(v)
@@ -238,23 +262,18 @@ def resolve_istio_version(text: str, what: str = "--to") -> tuple[Version, list[
     if rel is None:
         known = [m for m in releases]
         raise PlanError(f"{what} {text!r}: unknown Istio version; the knowledge base knows {known[0]}–{known[-1]} "
-                        f"(latest stable {_kb().latest_istio()})")
+                        f"(latest stable {version_text(latest_istio_release())})")
     known = _known_istio_versions(rel)
     if len(v.release) == 2 and not v.pre:
-        if rel.get("latest_patch"):
-            return Version(rel["latest_patch"]), notes
-        stable = [k for k in known if not k.pre]
-        if not stable:
+        newest = newest_istio_release(minor)
+        if newest is None:
             raise PlanError(f"{what} {text!r}: Istio {minor} has no stable release in the knowledge base "
                             f"(pre-releases: {', '.join(rel.get('prerelease_tags') or [])})")
-        notes.append(f"Istio {version_text(stable[-1])} was announced after the knowledge snapshot; its changes may be incomplete")
-        return stable[-1], notes
+        return newest, _announced_note(newest)
     if v not in known:
         raise PlanError(f"{what} {text!r}: unknown Istio release; known {minor} releases: "
                         f"{', '.join(version_text(k) for k in known)}")
-    if v not in {Version(p) for p in rel.get("patches") or []} and not v.pre:
-        notes.append(f"Istio {version_text(v)} was announced after the knowledge snapshot; its changes may be incomplete")
-    return v, notes
+    return v, _announced_note(v)
 
 
 def istio_path(start: Version, target: Version, strategy: str) -> list[Version]:
@@ -289,20 +308,44 @@ def _spire_chart_rows() -> list[tuple[Version, Version]]:
     return sorted((Version(r["chart"]), Version(r["app"])) for r in _kb().spire()["helm_chart"]["versions"])
 
 
-def resolve_spire_version(text: str) -> Version:
+def resolve_spire_version(text: str, uses_chart: bool = False) -> tuple[Version, list[str]]:
+    """`--spire-to` → the SPIRE version the plan ends on, and notes.
+
+    One definition of which SPIRE releases exist for this repo: when it installs SPIRE with the spire
+    Helm chart, only versions some released chart ships (spire.yaml helm_chart.versions) — the plan
+    never promises 1.14.7 when the newest chart ships 1.14.5; otherwise every release tag."""
+    rels = _spire_releases()
+    shipped = sorted({a for _, a in _spire_chart_rows()})
     if text == "latest":
-        rels = _spire_releases()
-        return max(Version(r["latest_patch"]) for r in rels.values())
+        v = shipped[-1] if uses_chart else max(Version(r["latest_patch"]) for r in rels.values())
+        newest = max(Version(r["latest_patch"]) for r in rels.values())
+        notes = [f"`--spire-to latest` = SPIRE {version_text(v)}"
+                 + (f", the newest a released spire chart ships (SPIRE {version_text(newest)} exists; no chart ships it yet)"
+                    if uses_chart and v != newest else "")]
+        return v, notes
     v = _user_version(text, "--spire-to")
-    rel = _spire_releases().get(_minor(v))
+    rel = rels.get(_minor(v))
     if rel is None:
-        known = list(_spire_releases())
+        known = list(rels)
         raise PlanError(f"--spire-to {text!r}: unknown SPIRE version; the knowledge base knows {known[0]}–{known[-1]}")
     if len(v.release) == 2:
-        return Version(rel["latest_patch"])
+        v = Version(rel["latest_patch"])
+        if uses_chart:
+            in_minor = [a for a in shipped if (a.major, a.minor) == (v.major, v.minor)]
+            if not in_minor:
+                raise PlanError(f"--spire-to {text!r}: no released spire chart ships SPIRE {_minor(v)} (spire.yaml helm_chart.versions)")
+            if in_minor[-1] != v:
+                return in_minor[-1], [f"`--spire-to {text}` = SPIRE {version_text(in_minor[-1])}, the newest {_minor(v)} a released "
+                                      f"spire chart ships (SPIRE {version_text(v)} exists; no chart ships it)"]
+        return v, []
     if version_text(v) not in rel["patches"]:
         raise PlanError(f"--spire-to {text!r}: unknown SPIRE release; known {_minor(v)} releases: {', '.join(rel['patches'])}")
-    return v
+    if uses_chart and v not in shipped:
+        ships = [a for a in shipped if (a.major, a.minor) == (v.major, v.minor)]
+        raise PlanError(f"--spire-to {text!r}: no released spire chart ships SPIRE {version_text(v)} "
+                        f"(charts ship {', '.join(version_text(a) for a in ships) or f'no {_minor(v)} release'}); "
+                        "the repo installs SPIRE with the spire chart")
+    return v, []
 
 
 def spire_path(start: Version, target: Version, uses_chart: bool) -> list[tuple[Version, Version | None]]:
@@ -346,8 +389,10 @@ class Evaluator:
         self.result = result
         self._cache: dict[tuple, list[Finding]] = {}
 
-    def at(self, istio: Version | None, spire: Version | None = None) -> list[Finding]:
-        key = (istio, spire)
+    def at(self, istio: Version | None, spire: Version | None = None, drop: frozenset = frozenset()) -> list[Finding]:
+        """Findings at (istio, spire); `drop` = (path, line, name) of flag settings to leave out, to see
+        what a setting hides today (see hidden_findings)."""
+        key = (istio, spire, drop)
         if key not in self._cache:
             from migrator import rules as rules_mod
             from migrator.mesh import build_views
@@ -356,7 +401,10 @@ class Evaluator:
             opts = self.result.options
             options = replace(opts, istio_version=istio or opts.istio_version, target=istio or opts.target,
                               spire_version=spire or opts.spire_version)
-            views = build_views(self.result.inventory, options)
+            inv = self.result.inventory
+            if drop:
+                inv = replace(inv, flags=[f for f in inv.flags if (f.path, f.line, f.name) not in drop])
+            views = build_views(inv, options)
             found = rules_mod.run(views, rules_mod.select(options.rules_enabled, options.rules_disabled), options.severity_overrides)
             apply_suppressions(found, self.result.inventory)
             self._cache[key] = [f for f in found if not f.suppressed]
@@ -389,28 +437,74 @@ def _resolved_by_edits(changes: list[FindingChange], edits: list[PinEdit]) -> li
     return changes
 
 
+def hidden_findings(ev: Evaluator, start: Version, spire: Version | None) -> tuple[dict, list, str | None]:
+    """Findings a setting hides at `start` although a later minor removes that setting.
+
+    VERIFY_CERTIFICATE_AT_CLIENT=false (or compatibilityVersion "1.20") hides MM101 on 1.21-1.23; both
+    stop working at 1.24 (istio.yaml verify-certificate-at-client-default keep_old removed_in), so MM101
+    comes back there until the 1.26 fix.  Returns ({key: finding}, the settings, the removal minor)."""
+    from migrator.mesh import build_views
+
+    opts = replace(ev.result.options, istio_version=start, target=start, spire_version=spire or ev.result.options.spire_version)
+    settings = {f for v in build_views(ev.result.inventory, opts) if (f := v.verification_disabled_by()) is not None}
+    if not settings:
+        return {}, [], None
+    change = next(c for c in _kb().istio()["changes"] if c["id"] == "verify-certificate-at-client-default")
+    removed_in = min((k["removed_in"] for k in change["keep_old"] if k.get("removed_in")), key=Version)
+    drop = frozenset((f.path, f.line, f.name) for f in settings)
+    current = {f.key for f in ev.at(start, spire)}
+    hidden = {f.key: f for f in ev.at(start, spire, drop) if f.key not in current}
+    return hidden, sorted(settings, key=lambda f: (f.path, f.line)), removed_in
+
+
 def fixed_target(ev: Evaluator, start: Version, spire: Version | None) -> tuple[Version | None, list[str]]:
-    """Lowest known version where every current finding that some upgrade clears is gone."""
+    """Lowest known version where every current finding that some upgrade clears is gone, counting the
+    findings a setting hides today but a later version stops honouring (hidden_findings)."""
     current = {f.key: f for f in ev.at(start, spire)}
-    if not current:
+    hidden, settings, removed_in = hidden_findings(ev, start, spire)
+    goal = {**current, **hidden}
+    if not goal:
         return None, [f"`--to fixed`: nothing to fix, the repo has no findings at Istio {version_text(start)}"]
-    candidates = [istio_hop_version(m) for m in _kb().istio_minors() if Version(m) > Version(_minor(start))]
-    remaining = {v: {f.key for f in ev.at(v, spire)} & set(current) for v in candidates}
-    fixable = {k for k in current if any(k not in rem for rem in remaining.values())}
-    stubborn = [current[k] for k in current if k not in fixable]
+    candidates = [istio_hop_version(m) for m in release_minors() if Version(m) > Version(_minor(start))]
+    remaining = {}
+    for v in candidates:
+        rem = {f.key for f in ev.at(v, spire)} & set(goal)
+        if removed_in and Version(_minor(v)) < Version(removed_in):
+            rem |= set(hidden)  # the setting still works there: the findings are only hidden
+        remaining[v] = rem
+    fixable = {k for k in goal if any(k not in rem for rem in remaining.values())}
+    stubborn = [goal[k] for k in goal if k not in fixable]
     notes = []
     if stubborn:
         notes.append("no Istio version clears " + ", ".join(sorted({f"{f.rule} ({f.path}:{f.line})" for f in stubborn}))
                      + "; they need a configuration change (`mesh-migrator fix`)")
     if not fixable:
-        return None, notes + [f"`--to fixed`: no known Istio version up to {_kb().latest_istio()} clears the current findings"]
+        return None, notes + [f"`--to fixed`: no known Istio version up to {version_text(latest_istio_release())} clears the current findings"]
     for v in candidates:
         if not (remaining[v] & fixable):
-            cleared = sorted({current[k].rule for k in fixable})
+            cleared = sorted({goal[k].rule for k in fixable})
+            what = "current findings" + (" and those a setting hides until it is removed" if hidden else "")
             notes.insert(0, f"`--to fixed` = Istio {version_text(v)}: the lowest known version where "
-                         f"the current findings ({', '.join(cleared)}) no longer apply (rules re-run at every candidate version)")
+                         f"the {what} ({', '.join(cleared)}) no longer apply (rules re-run at every candidate version)")
+            notes[1:1] = _hidden_notes(hidden, settings, removed_in, candidates, remaining, start)
             return v, notes
     return None, notes  # pragma: no cover - fixable implies some candidate clears them
+
+
+def _hidden_notes(hidden: dict, settings: list, removed_in: str | None, candidates: list[Version],
+                  remaining: dict, start: Version) -> list[str]:
+    """One note per hidden finding: which setting hides it, the step where it returns, the step that clears it."""
+    out = []
+    set_text = ", ".join(f"{f.name}={f.value} ({f.path}:{f.line})" for f in settings)
+    for key, f in sorted(hidden.items(), key=lambda kv: (kv[1].rule, kv[1].path, kv[1].line)):
+        back = next((v for v in candidates if Version(_minor(v)) >= Version(removed_in) and key in remaining[v]), None)
+        clear = next((v for v in candidates if back and v > back and key not in remaining[v]), None)
+        if back is None:
+            continue
+        out.append(f"{f.rule} ({f.path}:{f.line}) is hidden at Istio {version_text(start)} by {set_text}; that setting stops "
+                   f"working at {removed_in}, so {f.rule} returns at the step to Istio {_minor(back)}"
+                   + (f" and is cleared by the step to Istio {_minor(clear)}" if clear else " and no known version clears it"))
+    return out
 
 
 # ----------------------------------------------------------------------------------------- pins
@@ -548,53 +642,70 @@ def _rev_pin(site: _Site) -> Pin:
 # registries ------------------------------------------------------------------------------------
 
 
-def _strip_scheme(url: str) -> str:
-    return re.sub(r"^[a-z]+://", "", url.strip()).rstrip("/")
-
-
-def _registry_for(value: str, registries: list[dict]) -> dict | None:
-    """The most specific knowledge-base registry a chart repository / hub / image string points into."""
-    v = _strip_scheme(value)
-    hits = [r for r in registries if v == _strip_scheme(r["url"]) or v.startswith(_strip_scheme(r["url"]) + "/")]
-    return max(hits, key=lambda r: len(_strip_scheme(r["url"]))) if hits else None
+_REGISTRY_KEYS = ("repoURL", "url", "hub", "repository", "repo", "newName", "image")
 
 
 def registry_sites(root: Path, result) -> list[_Site]:
-    """Chart repositories and hubs (not image tags: those are pins) that name a known registry."""
-    registries = _kb().istio()["registries"]
+    """Chart repositories, hubs and image references that name a known registry (istio.yaml registries).
+
+    Image references are pins too (their tag); they are listed here as well so that a step crossing
+    the registry's last published minor moves the registry together with the tag (an image tag
+    1.31.x under gcr.io/istio-release would never exist).
+    """
     files = {r.path for r in result.inventory.registries} | {p.path for p in result.inventory.pins if p.product == "istio"}
     pins = {_pin_key(p) for p in result.inventory.pins}
 
     def match(path, value, data):
         if not isinstance(value, str) or not path or not isinstance(path[-1], str):
             return None
-        if path[-1] in ("repoURL", "url", "hub", "repository", "repo", "newName") and _registry_for(value, registries):
+        if path[-1] in _REGISTRY_KEYS and _kb().registry_for(value):
             return path
         return None
 
-    return [s for s in _sites(root, files, match) if (s.path, s.doc, tuple(s.key_path), tuple(s.embedded)) not in pins]
+    return [s for s in _sites(root, files, match)
+            if s.key_path[-1] == "image" or (s.path, s.doc, tuple(s.key_path), tuple(s.embedded)) not in pins]
 
 
 def registry_edits(sites: list[_Site], prev: Version, v: Version) -> list[PinEdit]:
     """Moves for registries whose last published minor lies between the step's versions (istio.yaml registries)."""
-    registries = _kb().istio()["registries"]
-    by_id = {r["id"]: r for r in registries}
     out = []
     for site in sites:
-        reg = _registry_for(site.value, registries)
-        if not reg or not reg.get("until") or not reg.get("replaced_by") or reg["replaced_by"] not in by_id:
+        moved = _kb().registry_replacement(site.value, _minor(v))
+        if moved is None or _kb().registry_replacement(site.value, _minor(prev)) is not None:
             continue
-        until = Version(reg["until"])
-        if not (Version(_minor(prev)) <= until < Version(_minor(v))):
-            continue
-        new_base = _strip_scheme(by_id[reg["replaced_by"]]["url"])
-        scheme = re.match(r"^[a-z]+://", site.value.strip())
-        rest = _strip_scheme(site.value)[len(_strip_scheme(reg["url"])):]
-        new = (scheme.group(0) if scheme else "") + new_base + rest
+        reg, new = moved
         pin = Pin("istio", version_text(v), site.path, site.line, f"{site.where} {'.'.join(str(h) for h in site.key_path)} "
                   f"({reg['url']} is published to up to {reg['until']}; {_short_url(reg['sources'][0])})", "registry",
                   None, site.value, site.doc, site.key_path, site.embedded)
         out.append(PinEdit(pin, site.value, new, "registries", "scalar"))
+    return out
+
+
+def merge_image_moves(edits: list[PinEdit], now: dict[tuple, str]) -> list[PinEdit]:
+    """One edit per image reference: a registry move and a tag bump of the same `image:` become one
+    rewrite of the whole reference (docker.io/istio/proxyv2:1.31.1), because SetImageTag keeps the
+    registry and a separate SetScalar would put the old tag back."""
+    from migrator.edits import retag_image
+
+    moves = {_pin_key(e.pin): e for e in edits if e.role == "registries"}
+    out = []
+    for e in edits:
+        key = _pin_key(e.pin)
+        if e.kind == "image" and key in moves:
+            move = moves.pop(key)
+            new = retag_image(move.new, _image_version(e))
+            merged = PinEdit(e.pin, retag_image(move.old, version_text(parse_tag(e.old).version)) if parse_tag(e.old) else move.old,
+                             new, e.role, "scalar")
+            now[key] = e.new
+            out.append(merged)
+        elif e.role != "registries":
+            out.append(e)
+        elif key in moves:  # a registry move alone; an image retagged by an earlier step keeps that tag
+            tag = parse_tag(now.get(key, ""))
+            if tag and e.pin.key_path and e.pin.key_path[-1] == "image":
+                e.old, e.new = retag_image(e.old, version_text(tag.version)), retag_image(e.new, version_text(tag.version))
+            now[key] = now.get(key, e.new)
+            out.append(e)
     return out
 
 
@@ -683,22 +794,22 @@ def build_plan(result, to: str, *, strategy: str = "in-place", from_: str | None
                 step.edits.append(edit)
             elif why and not steps:
                 step.kept.append((pin, why))
-        for edit in registry_edits(registries, prev, v):
-            _advance(edit, now)
-            step.edits.append(edit)
+        step.edits.extend(registry_edits(registries, prev, v))
+        step.edits = merge_image_moves(step.edits, now)
         step.edits.sort(key=_edit_order)
         before, after = ev.at(prev, spire_start), ev.at(v, spire_start)
         step.findings = _resolved_by_edits(compare(before, after), step.edits)
-        step.changes = _relevant_changes(_kb().istio_changes(_minor(prev), _minor(v)), result, before + after)
+        step.changes = _relevant_changes(_kb().istio_changes_between(version_text(prev), version_text(v)), result, before + after)
         steps.append(step)
         prev = v
 
     spire_target = None
     if spire_to:
-        spire_target = resolve_spire_version(spire_to)
         if spire_start is None:
             raise PlanError("--spire-to: the repo pins no SPIRE version (spire chart or spire-server/agent image)")
         uses_chart = any(p.component == "chart" for p in spire_pins)
+        spire_target, snotes = resolve_spire_version(spire_to, uses_chart)
+        notes += snotes
         sprev = spire_start
         for app, chart in spire_path(spire_start, spire_target, uses_chart):
             step = Step(len(steps) + 1, "spire", sprev, app, strategy)
@@ -775,8 +886,8 @@ def _resolve_target(to: str, start: Version | None, ev: Evaluator, spire: Versio
     if not spec:
         raise PlanError("--to is required: a version (e.g. 1.26), `latest` or `fixed`")
     if spec == "latest":
-        v = Version(_kb().latest_istio())
-        return v, [f"`--to latest` = Istio {version_text(v)}, the newest stable release in the knowledge base"]
+        v = latest_istio_release()
+        return v, [f"`--to latest` = Istio {version_text(v)}, the newest stable release in the knowledge base"] + _announced_note(v)
     if spec == "fixed":
         if start is None:
             raise PlanError("--to fixed needs the repo's Istio version; pass --from VERSION")
@@ -996,11 +1107,25 @@ def _compat_checks(step: Step, result) -> list[str]:
     for f in result.inventory.flags:
         if f.name != "compatibilityVersion":
             continue
-        value = f.value.strip().strip('"')
-        value = "1.20" if value == "1.2" else value
+        value = f.value.strip().strip('"')  # an unquoted 1.20 reads as 1.2: no profile has that name, the render fails
         if value not in accepted:
             out.append(f"**Blocking**: compatibilityVersion {value!r} ({f.path}:{f.line}) is not accepted by Istio "
                        f"{_minor(step.to_version)} (accepts {', '.join(accepted) or 'none'}): the Helm render fails; remove or raise it")
+            continue
+        out += _profile_gaps(value, step.to_version, f)
+    return out
+
+
+def _profile_gaps(value: str, v: Version, flag) -> list[str]:
+    """Behaviour a compatibility profile is documented to keep but does not on this exact patch
+    (istio.yaml keep_old `since`, e.g. the 1.21 profile and enhanced resource scoping before 1.22.2)."""
+    out = []
+    for c in _kb().istio()["changes"]:
+        for k in c.get("keep_old") or []:
+            if "compatibilityVersion" in (k.get("manifest_paths") or []) and f'"{value}"' in k["how"] \
+                    and _kb().change_present(c, version_text(v)) and not _kb().keep_old_works(k, version_text(v)) and k.get("since"):
+                out.append(f"compatibilityVersion {value!r} ({flag.path}:{flag.line}) does not keep {c['id']} on Istio "
+                           f"{version_text(v)}: the profile carries it only from {k['since']}; go to {k['since']} or later")
     return out
 
 

@@ -820,7 +820,9 @@ def register(sub) -> None:
     p.add_argument("--patch", metavar="FILE", help="write a git format-patch-style patch instead of creating a branch and commit")
     p.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in files this does not edit")
     p.add_argument("--secret-name", help="credential-name: name of the Secret holding the CA (default <dr-name>-ca)")
-    p.add_argument("--ca-bundle", help="credential-name: PEM file to generate the Secret from (certificates only)")
+    p.add_argument("--ca-bundle", action="append", metavar="[HOST=]FILE",
+                   help="credential-name: CA bundle (PEM, certificates only) for one upstream host as HOST=FILE; repeat per host "
+                        "(a plain FILE only when every DestinationRule has the same host)")
     p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
 
 

@@ -52,6 +52,12 @@ class SdsName:
     kind: str = "identity"  # identity | file-root | file-cert | credential
     block: TlsBlock | None = field(default=None, compare=False, hash=False)
     gateway_server: tuple | None = None  # (Gateway resource, server index) for Gateway TLS
+    unknown: bool = False  # the outcome depends on something the repo does not show (RBAC not declared)
+
+    @property
+    def status(self) -> str:
+        """ok | fails | unknown, as the `sds` table prints it."""
+        return "fails" if not self.ok else ("unknown" if self.unknown else "ok")
 
 
 def refusal_log(name: str) -> str:
@@ -122,6 +128,58 @@ def names_for_block(proxy: Proxy, block: TlsBlock, view: MeshView) -> list[SdsNa
     return out
 
 
+def _grants_list_secrets(rule: dict) -> bool:
+    """A PolicyRule that allows `list secrets` (core group); resourceNames cannot restrict list,
+    so a rule carrying them does not count (Kubernetes RBAC docs, "Referring to resources")."""
+    resources = {str(r) for r in rule.get("resources") or []}
+    verbs = {str(v) for v in rule.get("verbs") or []}
+    groups = {str(g) for g in rule.get("apiGroups") or [""]}
+    return (bool(resources & {"secrets", "*"}) and bool(verbs & {"list", "*"}) and bool(groups & {"", "*"})
+            and not rule.get("resourceNames"))
+
+
+def _binds(binding: Resource, namespace: str, sa: str) -> bool:
+    """Does this (Cluster)RoleBinding name ServiceAccount namespace/sa (directly or by its groups)?"""
+    groups = {"system:serviceaccounts", f"system:serviceaccounts:{namespace}"}
+    for s in binding.data.get("subjects") or []:
+        if not isinstance(s, dict):
+            continue
+        if s.get("kind") == "ServiceAccount" and s.get("name") == sa and (s.get("namespace") or binding.namespace) == namespace:
+            return True
+        if s.get("kind") == "Group" and s.get("name") in groups:
+            return True
+    return False
+
+
+def secret_access(view: MeshView, namespace: str, sa: str) -> str:
+    """May ServiceAccount namespace/sa `list secrets` in its namespace, per the RBAC in the repo?
+
+    istiod serves a `kubernetes://` credential to a proxy only after a SubjectAccessReview for exactly
+    that (verb list, resource secrets, the proxy's namespace) and drops the resource otherwise
+    (pilot/pkg/credentials/kube/secrets.go Authorize and pilot/pkg/xds/sds.go filterAuthorizedResources,
+    istio/istio 1.22.0).  "granted" when a binding in the repo grants it; "denied" when the repo binds
+    roles to that ServiceAccount and none grants it; "unknown" when the repo declares no RBAC for it
+    (it may live elsewhere).
+    """
+    roles = {(r.kind, r.namespace if r.kind == "Role" else "", r.name): r for r in view.of_kind("Role", "ClusterRole")}
+    declared = False
+    for b in view.of_kind("RoleBinding", "ClusterRoleBinding"):
+        if b.kind == "RoleBinding" and b.namespace != namespace or not _binds(b, namespace, sa):
+            continue
+        declared = True
+        ref = b.data.get("roleRef") or {}
+        role = roles.get((ref.get("kind"), namespace if ref.get("kind") == "Role" else "", ref.get("name")))
+        if role and any(isinstance(r, dict) and _grants_list_secrets(r) for r in role.data.get("rules") or []):
+            return "granted"
+    return "denied" if declared else "unknown"
+
+
+def denied_log(namespace: str, sa: str, names: list[str]) -> str:
+    """What istiod logs when it drops the resources (secrets.go Authorize + sds.go at 1.22.0)."""
+    return (f"istiod: proxy attempted to access unauthorized certificates {names}: "
+            f"{sa}/{namespace} is not authorized to read secrets")
+
+
 def _credential_names(proxy: Proxy, block: TlsBlock, cred: str, mode: str, view: MeshView, origin: str) -> list[SdsName]:
     dr = block.dr
     has_selector = isinstance((dr.data.get("spec") or {}).get("workloadSelector"), dict)
@@ -133,7 +191,13 @@ def _credential_names(proxy: Proxy, block: TlsBlock, cred: str, mode: str, view:
     if proxy.kind == "sidecar" and not has_selector:
         return []  # istiod builds no TLS context at all (MM104): nothing is requested, traffic is plaintext
     names = [f"kubernetes://{cred}-cacert"] if mode == "SIMPLE" else [f"kubernetes://{cred}", f"kubernetes://{cred}-cacert"]
-    return [SdsName(proxy.resource, n, "istiod", True, origin, dr.path, block.line, kind="credential", block=block) for n in names]
+    access = secret_access(view, proxy.namespace, proxy.service_account) if proxy.kind == "sidecar" else "granted"
+    ok = access != "denied"
+    if access == "unknown":
+        origin += f"; RBAC for ServiceAccount {proxy.namespace}/{proxy.service_account} is not in the repo (istiod needs list on secrets)"
+    return [SdsName(proxy.resource, n, "istiod", ok, origin, dr.path, block.line,
+                    None if ok else denied_log(proxy.namespace, proxy.service_account, [n.removeprefix("kubernetes://")]),
+                    kind="credential", block=block, unknown=access == "unknown") for n in names]
 
 
 def gateway_names(proxy: Proxy, gw: Resource, view: MeshView) -> list[SdsName]:
@@ -145,8 +209,10 @@ def gateway_names(proxy: Proxy, gw: Resource, view: MeshView) -> list[SdsName]:
         tls = srv.get("tls") if isinstance(srv, dict) else None
         if not isinstance(tls, dict):
             continue
-        mode = str(tls.get("mode", "SIMPLE")).upper()
-        if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL") or tls.get("httpsRedirect") and not tls.get("mode"):
+        # the TLSmode enum's zero value is PASSTHROUGH (istio/api networking/v1alpha3/gateway.proto;
+        # istio/istio 1.22.0 pkg/config/gateway/gateway.go IsPassThroughServer): no mode, no certificate
+        mode = str(tls.get("mode") or "PASSTHROUGH").upper()
+        if mode in ("PASSTHROUGH", "AUTO_PASSTHROUGH", "ISTIO_MUTUAL"):
             continue
         origin = f"{gw.ref} servers[{i}].tls"
         line = gw.line(("spec", "servers", i, "tls"))

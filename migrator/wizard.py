@@ -195,6 +195,7 @@ class Session:
     replay: dict | None
     answers: dict = field(default_factory=dict)
     args_options: Any = None  # the ScanOptions in force (the planner re-uses them)
+    ca_by_host: dict = field(default_factory=dict)  # upstream host -> CA bundle file: asked once per host
 
     @property
     def interactive(self) -> bool:
@@ -375,8 +376,8 @@ def _ask_remedy(s: Session, result, finding, offers: list[Offer]):
         if name == SKIP:
             return None
         decision = Decision(finding, name)
-        if name == "credential-name":
-            _ask_credential_inputs(s, finding, decision)
+        if name == "credential-name" and finding.rule != "MM104":  # MM104 keeps its Secret: nothing to ask
+            _ask_credential_inputs(s, finding, decision, _upstream_host(result, finding))
         elif name == "ca-file":
             decision.ca_path = s.prompter.text("Path of the CA bundle inside the proxy (mounted into istio-proxy):",
                                                validate=lambda t: bool(t.strip().startswith("/")) or "an absolute path").strip()
@@ -386,7 +387,16 @@ def _ask_remedy(s: Session, result, finding, offers: list[Offer]):
         s.say(f"  [red]{escape(name)} does not work here: {escape(problem)}[/]; choose again")
 
 
-def _ask_credential_inputs(s: Session, finding, decision) -> None:
+def _upstream_host(result, finding) -> str:
+    """The DestinationRule's host: CA bundles are per upstream (remedies/ca_bundles.py)."""
+    from migrator.pr import view_for
+    from migrator.remedies import find_resource
+
+    dr = find_resource(view_for(result, finding), finding)
+    return str(((dr.data.get("spec") or {}) if dr else {}).get("host") or "")
+
+
+def _ask_credential_inputs(s: Session, finding, decision, host: str = "") -> None:
     default = ""
     if finding.rule != "MM103":
         default = f"{finding.resource.rsplit('/', 1)[-1]}-ca"
@@ -402,9 +412,15 @@ def _ask_credential_inputs(s: Session, finding, decision) -> None:
         t = text.strip()
         return True if not t or Path(t).expanduser().is_file() else f"{t}: no such file"
 
-    bundle = s.prompter.text("PEM file with the CA bundle to generate the Secret from (blank: create the Secret yourself):",
-                             validate=valid_pem).strip()
-    decision.ca_bundle = str(Path(bundle).expanduser()) if bundle else None
+    if host in s.ca_by_host:  # one question per upstream host, not per finding
+        bundle = s.ca_by_host[host]
+        s.say(f"  CA bundle for {escape(host)}: {escape(bundle or 'none (create the Secret yourself)')} (answered before)")
+    else:
+        bundle = s.prompter.text(f"PEM file with the CA bundle of {host or 'the upstream'} to generate the Secret from "
+                                 "(blank: create the Secret yourself):", validate=valid_pem).strip()
+        bundle = str(Path(bundle).expanduser()) if bundle else ""
+        s.ca_by_host[host] = bundle
+    decision.ca_bundle = {host: bundle} if bundle else None
 
 
 def _valid_secret_name(text: str):

@@ -18,10 +18,13 @@ from conftest import FIXTURES, REPO
 
 GOLDEN = REPO / "tests" / "golden"
 CA = str(FIXTURES / "certs" / "example-root-ca.pem")
+CA2 = str(FIXTURES / "certs" / "example-fraud-scoring-root-ca.pem")
 
 #: (case name, scenario, strategy args, rules the strategy fixes there)
 CASES = [
-    ("seed__credential-name", "spire-istio-1.22", ["--strategy", "credential-name", "--ca-bundle", CA], {"MM101"}),
+    # one CA per upstream host (stripe and sift have unrelated CAs)
+    ("seed__credential-name", "spire-istio-1.22", ["--strategy", "credential-name", "--ca-bundle", f"api.stripe.com={CA}",
+                                                   "--ca-bundle", f"api.sift.com={CA2}"], {"MM101"}),
     ("seed__skip-verify", "spire-istio-1.22", ["--strategy", "skip-verify"], {"MM101"}),
     ("seed__disable-verify", "spire-istio-1.22", ["--strategy", "disable-verify"], {"MM101"}),
     ("ca-file-spire__credential-name", "ca-file-spire-1.23", ["--strategy", "credential-name", "--secret-name", "{name}-credential"], {"MM101", "MM102"}),
@@ -33,6 +36,13 @@ CASES = [
     ("multi-env__skip-verify", "multi-env", ["--strategy", "skip-verify"], {"MM101"}),
     ("flag-false-1.24__credential-name", "flag-false-istio-1.24", ["--strategy", "credential-name", "--ca-bundle", CA], {"MM101"}),
     ("bad-input__skip-verify", "bad-input", ["--strategy", "skip-verify"], {"MM101"}),
+    # MM104 (credentialName without workloadSelector: the sidecar sends plaintext, istio/istio 1.22.0
+    # pilot/pkg/networking/core/cluster_tls.go) is fixed without any input: the selector part of credential-name
+    ("no-selector__default", "credential-name-no-selector", [], {"MM104"}),
+    # 1.23 istiod chart reads only .Values.pilot.env (istio/istio 1.23.0 manifests/charts/istio-control/
+    # istio-discovery/templates/deployment.yaml): pilot.env is written even where the values use top-level env,
+    # and the revision-tags-only release is left alone
+    ("flat-env-1.23__disable-verify", "disable-verify-flat-env-1.23", ["--strategy", "disable-verify"], {"MM101"}),
 ]
 
 
@@ -84,7 +94,8 @@ def test_git_apply_accepts_the_dry_run_diff(tmp_path, run_cli):
     subprocess.run(git + ["init", "-q"], check=True)
     subprocess.run(git + ["add", "-A"], check=True)
     subprocess.run(git + ["commit", "-qm", "init"], check=True)
-    _, diff, _ = run_cli("fix", str(repo), "--strategy", "credential-name", "--ca-bundle", CA)
+    _, diff, _ = run_cli("fix", str(repo), "--strategy", "credential-name", "--ca-bundle", f"api.stripe.com={CA}",
+                         "--ca-bundle", f"api.sift.com={CA2}")
     patch = tmp_path / "fix.patch"
     patch.write_text(diff)
     proc = subprocess.run(git + ["apply", "--check", str(patch)], capture_output=True, text=True)
@@ -115,7 +126,8 @@ def test_credential_name_refuses_a_private_key(tmp_path, run_cli):
     repo = _copy(tmp_path, "spire-istio-1.22")
     bundle = tmp_path / "bundle.pem"
     bundle.write_text(open(CA).read() + "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
-    code, diff, err = run_cli("fix", str(repo), "--strategy", "credential-name", "--ca-bundle", str(bundle))
+    code, diff, err = run_cli("fix", str(repo), "--strategy", "credential-name", "--ca-bundle", f"api.stripe.com={bundle}",
+                           "--ca-bundle", f"api.sift.com={bundle}")
     assert "diff --git" not in diff
     assert "contains a private key; refusing to put it in a manifest" in err
 
@@ -124,7 +136,8 @@ def test_credential_name_refuses_garbage_pem(tmp_path, run_cli):
     repo = _copy(tmp_path, "spire-istio-1.22")
     bundle = tmp_path / "bundle.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n")
-    _, diff, err = run_cli("fix", str(repo), "--strategy", "credential-name", "--ca-bundle", str(bundle))
+    _, diff, err = run_cli("fix", str(repo), "--strategy", "credential-name", "--ca-bundle", f"api.stripe.com={bundle}",
+                           "--ca-bundle", f"api.sift.com={bundle}")
     assert "diff --git" not in diff and "is not a DER X.509 certificate" in err
 
 
@@ -246,3 +259,97 @@ def test_fix_json_free_text_header_states_security_cost(tmp_path, run_cli):
     assert "#   security cost: the server certificate is NOT verified for this host" in diff
     _, diff, _ = run_cli("fix", str(repo), "--strategy", "skip-verify", "--no-header")
     assert not diff.startswith("#")
+
+
+def test_mm104_is_an_error_with_a_remedy(scan_json):
+    _, report, _ = scan_json(str(FIXTURES / "credential-name-no-selector"))
+    [f] = [f for f in report["findings"] if f["rule"] == "MM104"]
+    assert f["severity"] == "error" and "plaintext" in f["message"]
+    from migrator.rules import catalog
+
+    assert list(catalog()["MM104"].remedies) == ["credential-name"]
+
+
+def test_disable_verify_writes_pilot_env_never_top_level_env_nor_tag_values(tmp_path, run_cli):
+    repo = _copy(tmp_path, "disable-verify-flat-env-1.23")
+    tags = (repo / "flux/istio-revision-tags.yaml").read_bytes()
+    code, _, err = run_cli("fix", str(repo), "--strategy", "disable-verify", "--write", "--yes")
+    assert code == 0, err
+    import yaml
+
+    values = yaml.safe_load((repo / "flux/istiod.yaml").read_text())["spec"]["values"]
+    assert values["pilot"]["env"] == {"VERIFY_CERTIFICATE_AT_CLIENT": "false"}
+    assert "VERIFY_CERTIFICATE_AT_CLIENT" not in values["env"]
+    assert (repo / "flux/istio-revision-tags.yaml").read_bytes() == tags
+    _, out, _ = run_cli("fix", str(FIXTURES / "spire-istio-1.22"), "--strategy", "disable-verify")
+    assert "stops working at Istio 1.24" in out and "1.26" not in out.split("stops working")[0]
+
+
+# --------------------------------------------------------------- CA bundles per upstream host (issue 14 item 7)
+
+def _cred_fix(run_cli, repo, *bundle_args):
+    return run_cli("fix", str(repo), "--strategy", "credential-name", *bundle_args)
+
+
+def test_each_host_gets_its_own_ca(run_cli):
+    code, diff, err = _cred_fix(run_cli, FIXTURES / "spire-istio-1.22", "--ca-bundle", f"api.stripe.com={CA}",
+                                "--ca-bundle", f"api.sift.com={CA2}")
+    assert code == 0, err
+    stripe = diff[diff.index("stripe-tls-ca-secret.yaml"):]
+    sift = diff[diff.index("sift-tls-ca-secret.yaml"):]
+    assert "from example-root-ca.pem" in stripe.split("diff --git")[0]
+    assert "from example-fraud-scoring-root-ca.pem" in sift.split("diff --git")[0]
+
+
+def test_a_host_without_a_bundle_is_refused(run_cli):
+    code, diff, err = _cred_fix(run_cli, FIXTURES / "spire-istio-1.22", "--ca-bundle", f"api.stripe.com={CA}")
+    assert "sift-tls" not in diff and "stripe-tls-ca-secret.yaml" in diff
+    assert "no CA bundle for host 'api.sift.com'" in err and "--ca-bundle api.sift.com=FILE" in err
+
+
+def test_one_plain_bundle_for_two_hosts_is_refused_with_the_hosts_named(run_cli):
+    code, diff, err = _cred_fix(run_cli, FIXTURES / "spire-istio-1.22", "--ca-bundle", CA)
+    assert "diff --git" not in diff
+    assert "api.sift.com, api.stripe.com" in err or "api.stripe.com, api.sift.com" in err
+
+
+def test_one_plain_bundle_still_works_when_every_dr_has_the_same_host(run_cli):
+    code, diff, err = _cred_fix(run_cli, FIXTURES / "flag-false-istio-1.24", "--ca-bundle", CA)
+    assert code == 0, err
+    assert "stripe-tls-ca-secret.yaml" in diff
+
+
+def test_config_file_maps_hosts_to_bundles(run_cli, tmp_path):
+    repo = _copy(tmp_path, "spire-istio-1.22")
+    (repo / ".mesh-migrator.yaml").write_text(f"fix:\n  ca_bundle:\n    api.stripe.com: {CA}\n    api.sift.com: {CA2}\n")
+    code, diff, err = run_cli("fix", str(repo), "--strategy", "credential-name")
+    assert code == 0, err
+    assert "from example-fraud-scoring-root-ca.pem" in diff and "from example-root-ca.pem" in diff
+
+
+def test_malformed_ca_bundle_is_a_usage_error(run_cli):
+    code, _, err = _cred_fix(run_cli, FIXTURES / "spire-istio-1.22", "--ca-bundle", CA, "--ca-bundle", CA2)
+    assert code == 2 and "HOST=FILE" in err
+
+
+def test_wizard_asks_for_the_ca_once_per_upstream_host():
+    """Two findings on api.sift.com (port 443 and subset eu) and one on api.stripe.com: two CA questions."""
+    from types import SimpleNamespace
+
+    from migrator import wizard
+
+    asked = []
+
+    class Prompter:
+        def text(self, msg, default="", validate=None):
+            asked.append(msg)
+            return default or (CA if "api.stripe.com" in msg else CA2)
+
+    s = wizard.Session(args=None, console=wizard.Console(file=open(os.devnull, "w")), prompter=Prompter(), replay=None)
+    for host in ("api.sift.com", "api.sift.com", "api.stripe.com"):
+        d = SimpleNamespace(secret_name=None, ca_bundle=None)
+        wizard._ask_credential_inputs(s, SimpleNamespace(rule="MM101", resource="DestinationRule/payments/x"), d, host)
+        assert d.ca_bundle == {host: CA if host == "api.stripe.com" else CA2}
+    assert [m for m in asked if m.startswith("PEM file")] == [
+        "PEM file with the CA bundle of api.sift.com to generate the Secret from (blank: create the Secret yourself):",
+        "PEM file with the CA bundle of api.stripe.com to generate the Secret from (blank: create the Secret yourself):"]

@@ -360,3 +360,64 @@ def test_registries_boundary():
         assert by_url[legacy]["until"] == "1.30"
     for new in ("https://blob.istio.io/istio-release/charts", "oci://ghcr.io/istio/release/charts"):
         assert by_url[new]["from"] == "1.31"
+
+
+from migrator import knowledge  # noqa: E402
+
+
+# ------------------------------------------------------------------ backports (issue 14 item 9)
+# debug-endpoint auth: ENABLE_DEBUG_ENDPOINT_AUTH registered (default true) in pilot/pkg/features/pilot.go at
+# 1.27.6 and 1.28.4, absent at 1.27.5 / 1.28.3; xDS debug auth: releasenotes/notes/statusgen-xds-auth.yaml at
+# 1.28.5 and 1.29.1 (absent at 1.28.4 / 1.29.0); wildcard VirtualService fix: 45415-overlapping-wildcards.yaml
+# at 1.19.6 and 1.20.2; 1.21 profile: ENABLE_ENHANCED_RESOURCE_SCOPING in
+# manifests/helm-profiles/compatibility-version-1.21.yaml from 1.22.2 (not at 1.22.0/1.22.1).
+
+def _change(cid):
+    return next(c for c in knowledge.istio()["changes"] if c["id"] == cid)
+
+
+@pytest.mark.parametrize("cid, absent, present", [
+    ("debug-endpoint-auth-default", ["1.27.5", "1.28.3"], ["1.27.6", "1.28.4", "1.29.0"]),
+    ("xds-debug-endpoints-auth", ["1.28.4", "1.29.0"], ["1.28.5", "1.29.1", "1.30.0"]),
+    ("virtualservice-wildcard-most-specific-wins", ["1.19.5", "1.20.1"], ["1.19.6", "1.20.2", "1.21.0"]),
+])
+def test_backported_changes_are_present_from_the_backport_patch(cid, absent, present):
+    c = _change(cid)
+    assert [knowledge.change_present(c, v) for v in absent] == [False] * len(absent)
+    assert [knowledge.change_present(c, v) for v in present] == [True] * len(present)
+
+
+def test_upgrades_cross_a_backported_change_where_it_lands():
+    ids = lambda a, b: {c["id"] for c in knowledge.istio_changes_between(a, b)}  # noqa: E731
+    assert "debug-endpoint-auth-default" in ids("1.28.3", "1.28.10")
+    assert "debug-endpoint-auth-default" not in ids("1.28.5", "1.29.6")
+    assert "xds-debug-endpoints-auth" not in ids("1.29.1", "1.30.3")
+    assert "xds-debug-endpoints-auth" in ids("1.29.0", "1.29.6")
+
+
+def test_the_1_21_profile_keeps_old_scoping_only_from_1_22_2():
+    [k] = [k for k in _change("enhanced-resource-scoping-default")["keep_old"] if '"1.21"' in k["how"]]
+    assert k["since"] == "1.22.2"
+    assert not knowledge.keep_old_works(k, "1.22.1")
+    assert knowledge.keep_old_works(k, "1.22.2") and knowledge.keep_old_works(k, "1.24.6")
+    assert not knowledge.keep_old_works(k, "1.25.0")
+
+
+def test_plan_steps_use_backports():
+    from conftest import FIXTURES
+    from migrator.model import ScanOptions
+    from migrator.plan import build_plan
+    from migrator.scan import scan
+
+    result = scan([str(FIXTURES / "gcr-registry")], ScanOptions())
+    patch_step = build_plan(result, "1.28", from_="1.28.3").steps[0]
+    assert "debug-endpoint-auth-default" in {c["id"] for c, _, _ in patch_step.changes}
+    minor_step = build_plan(result, "1.29", from_="1.28.5").steps[0]
+    assert "debug-endpoint-auth-default" not in {c["id"] for c, _, _ in minor_step.changes}
+
+
+def test_auto_san_note_dates_from_1_14_not_1_20():
+    """releasenotes/notes/auto-san-validation-support.yaml exists at istio/istio 1.14.0 and not at 1.13.5."""
+    c = _change("auto-sni-default")
+    assert "added in 1.14" in c["note"] and "added in 1.20" not in c["note"]
+    assert "https://github.com/istio/istio/blob/1.14.0/releasenotes/notes/auto-san-validation-support.yaml" in c["sources"]

@@ -136,7 +136,8 @@ def test_body_printed_to_stdout_by_default_and_security_notes_for_credential_nam
     repo = make_repo(tmp_path)
     ca = tmp_path / "ca.pem"
     ca.write_text(TEST_CA)
-    code, out, err = run_cli("pr", repo, "--strategy", "credential-name", "--rule", "MM101", "--ca-bundle", ca,
+    code, out, err = run_cli("pr", repo, "--strategy", "credential-name", "--rule", "MM101",
+                             "--ca-bundle", f"api.stripe.com={ca}", "--ca-bundle", f"api.sift.com={ca}",
                              "--branch", "fix/stripe-ca")
     assert code == 0, err
     assert out.startswith("## Summary")
@@ -159,7 +160,8 @@ def test_patch_file_applies_on_a_clean_checkout_and_nothing_is_committed(tmp_pat
     ca.write_text(TEST_CA)
     patch = tmp_path / "out" / "fix.patch"
 
-    code, out, err = run_cli("pr", repo, "--strategy", "credential-name", "--ca-bundle", ca, "--patch", patch)
+    code, out, err = run_cli("pr", repo, "--strategy", "credential-name", "--ca-bundle", f"api.stripe.com={ca}",
+                             "--ca-bundle", f"api.sift.com={ca}", "--patch", patch)
 
     assert code == 0, err
     assert head(repo) == base and git(repo, "branch", "--list").stdout.split() == ["*", "main"]
@@ -174,7 +176,7 @@ def test_patch_file_applies_on_a_clean_checkout_and_nothing_is_committed(tmp_pat
     # `git am` takes the headers as the commit, and the result is the verified diff
     git(check, "-c", "user.name=Reviewer", "-c", "user.email=r@example.org", "am", "-q", str(patch))
     assert git(check, "log", "-1", "--format=%s").stdout.startswith("mesh-migrator: fix MM101 with credential-name")
-    want = expected_diff(repo, "credential-name", ca_bundle=str(ca))
+    want = expected_diff(repo, "credential-name", ca_bundle={"api.stripe.com": str(ca), "api.sift.com": str(ca)})
     check2 = clean_checkout(repo, base, tmp_path / "check2")
     (tmp_path / "want.diff").write_text(want)
     git(check2, "apply", str(tmp_path / "want.diff"))

@@ -141,3 +141,46 @@ def test_renamed_bundle_breaks_rootca(tmp_path, run_cli):
     code, out, _ = run_cli("sds", str(repo), "--format", "json", "--istio-version", "1.26.0")
     rows = [n for t in json.loads(out) for n in t["names"] if n["name"] == "ROOTCA"]
     assert rows and not rows[0]["ok"] and rows[0]["path"] == "spire/agent-configmap.yaml" and code == 1
+
+
+# ------------------------------------------------------------------ RBAC for kubernetes:// names (issue 14 item 4)
+# istiod drops a kubernetes:// resource unless a SubjectAccessReview allows the proxy's ServiceAccount to
+# `list` `secrets` in its namespace: istio/istio 1.22.0 pilot/pkg/credentials/kube/secrets.go (Authorize)
+# and pilot/pkg/xds/sds.go (filterAuthorizedResources).
+
+def _statuses(run_cli, path, *args):
+    code, out, _ = run_cli("sds", str(path), "--format", "json", *args)
+    return code, {(t["proxy"], n["name"]): (n["status"], n["ok"], n["log"]) for t in json.loads(out) for n in t["names"]}
+
+
+def test_declared_rbac_without_list_secrets_makes_the_cacert_name_fail(run_cli):
+    code, rows = _statuses(run_cli, FIXTURES / "credential-name-no-rbac")
+    status, ok, log = rows[("Deployment/payments/checkout", "kubernetes://stripe-ca-cacert")]
+    assert (status, ok) == ("fails", False)
+    assert "checkout/payments is not authorized to read secrets" in log
+    assert code == 1
+
+
+def test_rbac_granting_list_secrets_is_ok(run_cli):
+    _, rows = _statuses(run_cli, FIXTURES / "credential-name-with-selector")
+    assert rows[("Deployment/payments/checkout", "kubernetes://stripe-ca-cacert")][:2] == ("ok", True)
+
+
+def test_no_rbac_in_the_repo_is_unknown_and_mm107_a_low_warning(run_cli, scan_json, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "credential-name-no-rbac", repo)
+    (repo / "apps/payments/rbac.yaml").unlink()
+    _, rows = _statuses(run_cli, repo)
+    assert rows[("Deployment/payments/checkout", "kubernetes://stripe-ca-cacert")][:2] == ("unknown", True)
+    _, report, _ = scan_json(str(repo))
+    [f] = [f for f in report["findings"] if f["rule"] == "MM107"]
+    assert (f["severity"], f["confidence"]) == ("warning", "low")
+
+
+def test_mm107_is_an_error_when_declared_rbac_does_not_grant(scan_json):
+    _, report, _ = scan_json(str(FIXTURES / "credential-name-no-rbac"))
+    [f] = [f for f in report["findings"] if f["rule"] == "MM107"]
+    assert (f["severity"], f["confidence"]) == ("error", "high")
+    assert "does not grant list on secrets" in f["message"]

@@ -7,11 +7,16 @@ indexes them.
     istio() / spire()                      the whole file (a fresh copy on every call)
     istio_minors()                         stable Istio minors, ordered ("1.20" ... "1.30")
     istio_changes(from_minor, to_minor)    changes with from < version <= to, in version order
+    istio_changes_between(from_v, to_v)    patch-aware: changes present at to_v and not at from_v (backports)
+    change_present(change, version)        is a change in that exact release (X.Y.0 or a backport)?
+    keep_old_works(entry, version)         does a keep_old way work on that release (since / removed_in)?
     istio_release(minor)                   one releases[] entry, or None
     compatibility_profiles(minor)          compatibilityVersion values that minor accepts
     latest_istio()                         newest stable patch tag in the snapshot, e.g. "1.30.3"
     spire_minors()                         SPIRE minors, ordered
     spire_app_version_for_chart(version)   spire Helm chart version -> SPIRE version, or None
+    registry_for(text)                     the registries[] entry a repo URL / hub / image points into
+    registry_replacement(text, minor)      (entry, moved text) when that registry has no `minor` artifacts
 
 Versions may be given as "1.22", "1.22.3", "v1.22.3" or "1.22.3-distroless"; only the minor is used
 where a minor is expected.
@@ -38,6 +43,11 @@ __all__ = [
     "latest_istio",
     "spire_minors",
     "spire_app_version_for_chart",
+    "change_present",
+    "istio_changes_between",
+    "keep_old_works",
+    "registry_for",
+    "registry_replacement",
 ]
 
 _PACKAGE = "migrator.knowledge"
@@ -101,6 +111,44 @@ def istio_changes(from_minor: str, to_minor: str) -> list[dict]:
     """
     lo, hi = _key(_minor(from_minor)), _key(_minor(to_minor))
     return [copy.deepcopy(c) for c in _ordered_changes() if lo < _key(c["version"]) <= hi]
+
+
+def _release_version(version: str) -> Version:
+    """'1.28.4', 'v1.28.4-distroless', '1.28' (= 1.28.0) -> Version; pre-releases count as their release."""
+    m = _VERSION_RE.match(str(version))
+    if not m:
+        raise ValueError(f"not a version: {version!r}")
+    return Version(f"{int(m.group(1))}.{int(m.group(2))}.{int(m.group(3) or 0)}")
+
+
+def change_present(change: dict, version: str) -> bool:
+    """Is `change` in Istio `version`?  From its X.Y.0 on, and on an older minor from the patch it was
+    backported to (`backported_to`, e.g. debug-endpoint auth: 1.29.0, backported to 1.27.6 and 1.28.4)."""
+    v = _release_version(version)
+    if Version(f"{v.major}.{v.minor}") >= _key(change["version"]):
+        return True
+    for b in change.get("backported_to") or []:
+        bv = Version(b)
+        if (bv.major, bv.minor) == (v.major, v.minor) and v >= bv:
+            return True
+    return False
+
+
+def istio_changes_between(from_version: str, to_version: str) -> list[dict]:
+    """Changes an upgrade from one Istio release to another crosses, patch-aware: present at `to_version`
+    and not at `from_version`.  A backport moves the change into the patch that carries it: 1.28.3 -> 1.28.5
+    crosses the 1.29 debug-endpoint change, 1.28.5 -> 1.29.0 does not.  Version order, then file order."""
+    return [copy.deepcopy(c) for c in _ordered_changes()
+            if change_present(c, to_version) and not change_present(c, from_version)]
+
+
+def keep_old_works(entry: dict, version: str) -> bool:
+    """Does this keep_old way work on `version`?  Not before `since` (a patch, e.g. the 1.21 compatibility
+    profile keeps enhanced resource scoping off only from 1.22.2) and not from `removed_in` on."""
+    v = _release_version(version)
+    if entry.get("since") and v < Version(entry["since"]):
+        return False
+    return not (entry.get("removed_in") and Version(f"{v.major}.{v.minor}") >= _key(entry["removed_in"]))
 
 
 def istio_release(minor: str) -> dict | None:
@@ -169,3 +217,37 @@ def spire_app_version_for_chart(chart_version: str) -> str | None:
         return _chart_map().get(Version(text))
     except InvalidVersion:
         return None
+
+
+def _strip_scheme(url: str) -> str:
+    return re.sub(r"^[a-z]+://", "", str(url).strip()).rstrip("/")
+
+
+def registry_for(text: str) -> dict | None:
+    """The most specific registries[] entry a chart repository, hub or image string points into.
+
+    Most specific wins, so ``registry.istio.io/release/charts`` (OCI charts) is told apart from
+    ``registry.istio.io/release`` (images) and each gets its own replacement.
+    """
+    v = _strip_scheme(text)
+    hits = [r for r in _load("istio.yaml")["registries"]
+            if v == _strip_scheme(r["url"]) or v.startswith(_strip_scheme(r["url"]) + "/")]
+    return copy.deepcopy(max(hits, key=lambda r: len(_strip_scheme(r["url"])))) if hits else None
+
+
+def registry_replacement(text: str, minor: str) -> tuple[dict, str] | None:
+    """(registry entry, `text` moved to its replacement) when the registry `text` points into
+    publishes nothing for Istio `minor` (its `until` is older); None when it is still published to.
+
+    The scheme (``https://``, ``oci://`` or none, as Argo CD writes OCI repos) and the part after the
+    registry (``/proxyv2:1.30.3``, ``/charts``) are kept.
+    """
+    reg = registry_for(text)
+    if not reg or not reg.get("until") or _key(reg["until"]) >= _key(_minor(minor)):
+        return None
+    new = next((r for r in _load("istio.yaml")["registries"] if r["id"] == reg.get("replaced_by")), None)
+    if new is None:
+        return None
+    scheme = re.match(r"^[a-z]+://", str(text).strip())
+    rest = _strip_scheme(text)[len(_strip_scheme(reg["url"])):]
+    return reg, (scheme.group(0) if scheme else "") + _strip_scheme(new["url"]) + rest

@@ -51,7 +51,7 @@ class FixContext:
     """User inputs a strategy may need (CLI flags or config file)."""
 
     secret_name: str | None = None
-    ca_bundle: str | None = None  # path to a PEM file
+    ca_bundle: Any = None  # PEM file, "HOST=FILE" strings or {host: file}: see remedies/ca_bundles.py
     ca_path: str | None = None  # CA file path inside the proxy (ca-file strategy)
     view: Any = None  # the MeshView the finding came from
 

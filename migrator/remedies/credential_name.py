@@ -14,7 +14,7 @@ import re
 from pathlib import PurePosixPath
 
 from migrator.edits import DeleteKey, Upsert
-from migrator.remedies import FileChange, Refused, Remedy, find_resource, spec_path, tls_path
+from migrator.remedies import FileChange, Refused, Remedy, ca_bundles, find_resource, spec_path, tls_path
 
 NAME = "credential-name"
 COST = "none for verification (the CA in the Secret verifies the upstream); keep that CA current"
@@ -46,14 +46,17 @@ def check(finding, ctx) -> None:
     if dr is None:
         raise Refused("the DestinationRule was not found in the scanned files")
     proxies = _affected(finding, ctx)
+    if finding.rule == "MM104" and not [p for p in proxies if p.kind == "sidecar"]:
+        raise Refused("no sidecar in the repo uses this DestinationRule, so there are no workloads to put in a workloadSelector")
     foreign = sorted(p.resource for p in proxies if p.namespace != dr.namespace)
     if foreign:
         raise Refused(f"affected proxies {', '.join(foreign)} are outside namespace {dr.namespace}: a workloadSelector only selects "
                       "pods in the DR's own namespace, so each namespace needs its own DestinationRule (not automated)")
     if finding.details.get("mode") == "MUTUAL" and not ctx.secret_name:
         raise Refused("MUTUAL needs the client certificate and key in the Secret: pass --secret-name of an existing Secret")
-    if ctx.ca_bundle:
-        _read_pem(ctx.ca_bundle)
+    bundle = ca_bundles.bundle_for(ctx.ca_bundle, _host(dr), ctx.view)
+    if bundle:
+        _read_pem(bundle)
     sidecars = [p for p in proxies if p.kind == "sidecar"]
     if sidecars and not _common_labels(sidecars):
         raise Refused("the affected workloads share no label to select them with")
@@ -63,6 +66,10 @@ def check(finding, ctx) -> None:
     export = (dr.data.get("spec") or {}).get("exportTo")
     if export and [str(e) for e in export] != ["."] and [str(e) for e in export] != [dr.namespace]:
         raise Refused(f"exportTo {export} must be narrowed to the DR's namespace for a workloadSelector; change it by hand first")
+
+
+def _host(dr) -> str:
+    return str((dr.data.get("spec") or {}).get("host") or "")
 
 
 def _common_labels(proxies) -> dict:
@@ -130,6 +137,8 @@ def secret_for(ctx, resource_name: str) -> str:
 def build(finding, ctx) -> Remedy:
     if finding.rule == "MM103":
         return _gateway(finding, ctx)
+    if finding.rule == "MM104":
+        return _selector_only(finding, ctx)
     dr = find_resource(ctx.view, finding)
     doc = finding.details["doc"]
     secret = secret_for(ctx, dr.name)
@@ -150,9 +159,9 @@ def build(finding, ctx) -> Remedy:
     folder = PurePosixPath(finding.path).parent
     if finding.details.get("mode") == "MUTUAL":
         notes.append(f"Secret {dr.namespace}/{secret} must hold the client certificate and key (tls.crt, tls.key) and the CA (ca.crt)")
-    elif ctx.ca_bundle:
-        pems = _read_pem(ctx.ca_bundle)
-        changes.append(FileChange(str(folder / f"{secret}-secret.yaml"), new_text=_secret_yaml(secret, dr.namespace, pems, ctx.ca_bundle)))
+    elif bundle := ca_bundles.bundle_for(ctx.ca_bundle, _host(dr), ctx.view):
+        pems = _read_pem(bundle)
+        changes.append(FileChange(str(folder / f"{secret}-secret.yaml"), new_text=_secret_yaml(secret, dr.namespace, pems, bundle)))
     else:
         notes.append(f"create Secret {dr.namespace}/{secret} with key ca.crt (or {secret}-cacert) holding the upstream's CA bundle")
     for sa in sorted({p.service_account for p in sidecars}):
@@ -160,6 +169,30 @@ def build(finding, ctx) -> Remedy:
         costs.append(RBAC_COST.format(sa=f"{dr.namespace}/{sa}", ns=dr.namespace))
     return Remedy(NAME, finding, changes, f"set credentialName: {secret} on {finding.resource}"
                   + (" with a workloadSelector" if sidecars else ""), "; ".join(costs), notes)
+
+
+def _selector_only(finding, ctx) -> Remedy:
+    """MM104: the credentialName (and its Secret) are there already; sidecars ignore it only because the
+    DestinationRule has no workloadSelector (istio/istio 1.22.0 pilot/pkg/networking/core/cluster_tls.go).
+    Add the selector (and exportTo ".", which validation requires with one), and the `list secrets` RBAC
+    istiod checks unless the repo already grants it.  The Secret name is kept."""
+    from migrator.sds import secret_access
+
+    dr = find_resource(ctx.view, finding)
+    doc = finding.details["doc"]
+    spec = dr.data.get("spec") or {}
+    sidecars = [p for p in _affected(finding, ctx) if p.kind == "sidecar"]
+    edits = [Upsert(doc, spec_path(finding), "workloadSelector", {"matchLabels": _common_labels(sidecars)})]
+    if not spec.get("exportTo"):
+        edits.append(Upsert(doc, spec_path(finding), "exportTo", ["."]))
+    changes = [FileChange(finding.path, edits)]
+    costs = [f"other workloads in namespace {dr.namespace} no longer receive {dr.ref} (they fall back to no TLS settings for {spec.get('host')!r})"]
+    folder = PurePosixPath(finding.path).parent
+    for sa in sorted({p.service_account for p in sidecars if secret_access(ctx.view, p.namespace, p.service_account) != "granted"}):
+        changes.append(FileChange(str(folder / f"{sa}-istio-credential-reader.yaml"), new_text=_rbac_yaml(sa, dr.namespace)))
+        costs.append(RBAC_COST.format(sa=f"{dr.namespace}/{sa}", ns=dr.namespace))
+    return Remedy(NAME, finding, changes, f"add a workloadSelector to {finding.resource} so its sidecars use the existing credentialName",
+                  "; ".join(costs))
 
 
 def _gateway(finding, ctx) -> Remedy:

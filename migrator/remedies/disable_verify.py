@@ -2,7 +2,11 @@
 
 The flag was removed in 1.24 (istio/istio#52317): offering it there would produce a diff that
 changes nothing.  It is written where the repo already configures istiod (IstioOperator values,
-Helm values, Argo CD / Flux values), never into a new file.
+Helm values, Argo CD / Flux values), never into a new file, and always as `pilot.env`: on 1.21–1.23
+the istiod chart reads only `.Values.pilot.env` (istio/istio 1.22.0 and 1.23.0
+manifests/charts/istio-control/istio-discovery/templates/deployment.yaml; top-level `.Values.env`
+is read from 1.24.0, where the flag no longer exists).  Values that only set revision tags are left
+alone: they carry no istiod settings.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ COST = ("server certificates are no longer verified for EVERY DestinationRule wi
 
 def _configs(ctx):
     view = ctx.view
-    return [c for c in view.inventory.istiod_configs if view.has(c.path)]
+    return [c for c in view.inventory.istiod_configs if view.has(c.path) and not c.tags_only]
 
 
 def check(finding, ctx) -> None:
@@ -35,12 +39,18 @@ def check(finding, ctx) -> None:
 def build(finding, ctx) -> Remedy:
     changes = []
     for c in _configs(ctx):
-        key = "env" if c.flat_env else "pilot"
-        value = {"VERIFY_CERTIFICATE_AT_CLIENT": "false"} if c.flat_env else {"env": {"VERIFY_CERTIFICATE_AT_CLIENT": "false"}}
-        edit = Upsert(0 if c.embedded else c.doc, c.values_path, key, value)
+        edit = Upsert(0 if c.embedded else c.doc, c.values_path, "pilot", {"env": {"VERIFY_CERTIFICATE_AT_CLIENT": "false"}})
         if c.embedded:
             edit = EditEmbedded(c.doc, c.embedded, (edit,))
         changes.append(FileChange(c.path, [edit]))
     where = ", ".join(sorted({c.via for c in _configs(ctx)}))
     return Remedy(NAME, finding, changes, f"set istiod VERIFY_CERTIFICATE_AT_CLIENT=false in {where}", COST,
-                  ["MM120 will report this setting until you upgrade; remove it when you reach Istio 1.26"])
+                  ["MM120 will report this setting: it stops working at Istio 1.24 (removed, istio/istio#52317) and the "
+                   "findings it hides come back there until 1.26; fix the DestinationRules before leaving 1.23"]
+                  + [f"{c.via}: the 1.24+ top-level `env:` there is ignored by the {view_minor(ctx)} chart; the flag goes to pilot.env"
+                     for c in _configs(ctx) if c.flat_env])
+
+
+def view_minor(ctx) -> str:
+    v = ctx.view.istio
+    return f"{v.major}.{v.minor}"

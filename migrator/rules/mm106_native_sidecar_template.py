@@ -1,4 +1,9 @@
-"""MM106: a SPIRE injection template patching `containers` while native sidecars can be on (1.27+)."""
+"""MM106: a SPIRE injection template patching `containers` while native sidecars can be on (1.27+).
+
+An error: with native sidecars the template's `containers: [{name: istio-proxy}]` patch becomes a
+container without an image (istio/istio 1.27.0 pkg/kube/inject/testdata/inject/sidecar-spire.yaml.injected),
+which the Kubernetes API server refuses, so the pods are never created.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ def check(view, meta):
         yield make(meta, view, path=t.path, line=t.line, resource=f"InjectorTemplate/{t.name}",
                    message=(f"injection template {t.name!r} patches spec.containers[istio-proxy]; with native sidecars "
                             f"(Istio {view.istio}, Kubernetes 1.33+) istio-proxy runs in initContainers, so the SPIRE socket "
-                            "is mounted into an extra image-less container instead"
+                            "is mounted into an extra image-less container instead, and Kubernetes rejects the pod "
+                            "(spec.containers[].image is required): pod creation fails"
                             + (f" (used by {', '.join(p.resource for p in users)})" if users else "")),
                    proxies=[p.resource for p in users])

@@ -13,7 +13,7 @@ def _disables(flag) -> bool:
     if flag.name == "VERIFY_CERTIFICATE_AT_CLIENT":
         return flag.value.strip().lower() == "false"
     if flag.name == "compatibilityVersion":
-        return flag.value.strip().strip('"') in ("1.20", "1.2")
+        return flag.value.strip().strip('"') == "1.20"
     return False
 
 
@@ -26,14 +26,19 @@ def check(view, meta):
                                 "reads; the flag is VERIFY_CERTIFICATE_AT_CLIENT"),
                        details={"flag": flag.name, "doc": flag.doc, "key_path": flag.key_path})
             continue
+        if flag.name == "compatibilityVersion" and flag.value.strip() == "1.2" and (view.istio is None or view.istio >= Version("1.21")):
+            yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="error",
+                       message=(f"compatibilityVersion 1.2 ({flag.via}) is a YAML float (unquoted 1.20): the chart looks up "
+                                "profile-compatibility-version-%s.yaml with it and the render fails with \"unknown compatibility "
+                                "version\"; it does not disable certificate verification. Quote it (\"1.20\") or remove it"),
+                       details={"flag": flag.name, "doc": flag.doc, "key_path": flag.key_path})
+            continue
         if not _disables(flag):
             continue
         if flag.scope != "istiod":
             yield from _not_read_by_istiod(view, meta, flag, resource)
             continue
         what = "VERIFY_CERTIFICATE_AT_CLIENT=false" if flag.name != "compatibilityVersion" else f"compatibilityVersion {flag.value}"
-        if flag.name == "compatibilityVersion" and flag.value.strip() == "1.2":
-            what += " (a YAML float: quote it)"
         if view.istio is None:
             yield make(meta, view, path=flag.path, line=flag.line, resource=resource, severity="warning",
                        message=f"{what} ({flag.via}) disables server certificate verification on Istio 1.21-1.23 and has no effect from 1.24",

@@ -1,16 +1,18 @@
-"""MM131: chart repositories and registries that are not published to from Istio 1.31 on."""
+"""MM131: chart repositories and registries that are not published to from Istio 1.31 on.
+
+Which location moves where is data (migrator/knowledge/istio.yaml `registries`: gcr.io/istio-release,
+registry.istio.io/release and its OCI charts, istio-release.storage.googleapis.com), shared with the
+planner so the finding and the plan's rewrite always name the same replacement.
+"""
 
 from __future__ import annotations
 
+from migrator import knowledge
 from migrator.rules.base import make
-from migrator.versions import in_range
+from migrator.versions import in_range, minor_of
 
 ID = "MM131"
-REPLACEMENTS = {
-    "istio-release.storage.googleapis.com/charts": "https://blob.istio.io/istio-release/charts",
-    "gcr.io/istio-release/charts": "oci://ghcr.io/istio/release/charts",
-    "gcr.io/istio-release": "docker.io/istio",
-}
+_KIND = {"image-registry": "images", "helm-repo": "Helm charts", "oci-helm-repo": "OCI Helm charts", "artifacts": "release artifacts"}
 
 
 def check(view, meta):
@@ -20,6 +22,12 @@ def check(view, meta):
     for ref in view.inventory.registries:
         if not view.has(ref.path):
             continue
-        new = next((v for k, v in REPLACEMENTS.items() if k in ref.url), "")
+        moved = knowledge.registry_replacement(ref.url, minor_of(target))
+        if moved is None:
+            continue
+        reg, new = moved
+        what = _KIND.get(reg["kind"], reg["kind"])
         yield make(meta, view, path=ref.path, line=ref.line, resource=ref.via,
-                   message=f"{ref.url} is not published to from Istio 1.31 (target {target}); move to {new}")
+                   message=(f"{ref.url} is not published to from Istio 1.31 (target {target}; last minor there: {reg['until']}); "
+                            f"{what} for {minor_of(target)} are at {new}"),
+                   details={"replacement": new, "registry": reg["id"]})
