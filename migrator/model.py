@@ -112,6 +112,7 @@ class Resource:
     suppressions: dict = field(default_factory=dict)  # rule id -> (how, reason), from comments/annotations
     base_path: tuple = ()  # key path of the resource inside its YAML document (kind: List items)
     embedded: tuple = ()  # path of the string scalar holding it, when it lives inside YAML-in-a-string
+    template: Any = None  # helmtemplate.TemplateOrigin when read from a rendered Helm chart template
 
     @property
     def ref(self) -> str:

@@ -26,6 +26,7 @@ def finding_dict(f: Finding) -> dict:
         "confidence": f.confidence, "assumptions": f.assumptions, "env": f.env, "proxies": f.proxies,
         "suppressed": f.suppressed, "suppression_reason": f.suppression_reason or None,
         "help_uri": meta.help_uri if meta else None,
+        **({"details": {"template": f.details["template"]}} if "template" in f.details else {}),
     }
 
 
