@@ -59,6 +59,7 @@ class ValuesRef:
     line: int | None  # 1-based line of the key in `file`, when it is set there
     doc: int = 0  # document index in `file`
     base: tuple = ()  # key path of the values mapping inside that document (() for values.yaml)
+    editable: bool = True  # False for values held in a YAML string (Argo CD `helm.values: |`)
 
     def where(self) -> str:
         dotted = ".".join(str(k) for k in self.key)
@@ -113,6 +114,7 @@ class ValuesSource:
     lines: dict  # key path -> 1-based line
     doc: int = 0
     base: tuple = ()
+    editable: bool = True
 
 
 def load_values_file(path: Path, rel: str) -> ValuesSource:
@@ -785,7 +787,9 @@ def _provenance(node: yaml.Node, subs: list, owner: dict, layers_by_file: dict) 
 
     def ref(src: tuple) -> ValuesRef:
         layer = owner.get(src) or _nearest_owner(owner, src) or layers_by_file.get("__chart__")
-        return ValuesRef(layer.file, src, layer.lines.get(src), layer.doc, layer.base) if layer else ValuesRef("values.yaml", src, None)
+        if layer is None:
+            return ValuesRef("values.yaml", src, None, editable=False)
+        return ValuesRef(layer.file, src, layer.lines.get(src), layer.doc, layer.base, layer.editable)
 
     def under(path: tuple, src: tuple, n: yaml.Node) -> None:
         out.append((path, ref(src)))
@@ -1120,7 +1124,7 @@ def _release_of(doc, rel: str, base: Path) -> list[tuple[str, Release]]:
                 except yaml.YAMLError:
                     inline = None
                 if isinstance(inline, dict):
-                    release.layers.append(ValuesSource(rel, inline, {}))
+                    release.layers.append(ValuesSource(rel, inline, {}, doc.index, editable=False))
             if isinstance(helm.get("valuesObject"), dict):
                 release.layers.append(values_from_document(doc, key + ("helm", "valuesObject"), rel))
             out.append((chart_rel, release))
