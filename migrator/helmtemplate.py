@@ -924,7 +924,9 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
     result.text = rendered
     values_files = tuple(dict.fromkeys(layer.file for layer in layers))
     base_origin = dict(template=path, chart=chart_rel, chart_name=chart_name, values_files=values_files)
-    for index, (first, chunk) in enumerate(_split_documents(rendered)):
+    chunks = _split_documents(rendered)
+    for index, (first, chunk) in enumerate(chunks):
+        last = chunks[index + 1][0] if index + 1 < len(chunks) else len(lines)
         loaded = load_text(path, "\n" * first + chunk)
         if loaded.problems:
             p = loaded.problems[0]
@@ -937,7 +939,7 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
             doc.index = index
             node = _descend(composed, doc.base_path) if composed is not None else None
             prov = _provenance(node, renderer.subs, owner, {"__chart__": chart_values}) if node is not None else []
-            notes = tuple(n for n in renderer.notes if _note_in(n, doc))
+            notes = tuple(n for n in renderer.notes if (first if index else 0) < _note_line(n) <= last)
             result.documents.append(doc)
             result.origins[(index, doc.item)] = TemplateOrigin(provenance=tuple(prov), notes=notes, **base_origin)
     return result
@@ -960,9 +962,9 @@ def _descend(node: yaml.Node, path: tuple) -> yaml.Node | None:
     return node
 
 
-def _note_in(note: str, doc) -> bool:
+def _note_line(note: str) -> int:
     m = re.match(r"line (\d+):", note)
-    return bool(m) and doc.node.start_mark.line + 1 <= int(m.group(1)) <= doc.node.end_mark.line + 1
+    return int(m.group(1)) if m else 0
 
 
 def _split_documents(text: str) -> list[tuple[int, str]]:
@@ -1013,6 +1015,73 @@ def render_with_helm(chart: Path, value_files: list[Path], release: str = "relea
     return {k: "\n".join(v) + "\n" for k, v in files.items()}
 
 
+_HELM_OUTPUT: dict[tuple, dict | None] = {}
+USE_HELM = False  # set by `--render` (scan.set_rendering); inherited by forked --jobs workers
+
+
+def set_rendering(use_helm: bool) -> None:
+    """`--render`: use `helm template` where helm is on PATH (exact content, lines mapped to templates)."""
+    global USE_HELM
+    USE_HELM = bool(use_helm)
+
+
+def _helm_text(chart: Path, template_rel: str, release: Release | None) -> str | None:
+    """`helm template` output for one template file, or None (helm missing or failing: masking is used)."""
+    if not (USE_HELM and helm_available()):
+        return None
+    overrides = merge_values(release.layers)[0] if release else {}
+    key = (str(chart), release.name if release else None, json.dumps(overrides, sort_keys=True, default=str))
+    if key not in _HELM_OUTPUT:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:  # the release's values, merged, as one values file
+            extra = Path(tmp) / "release-values.yaml"
+            extra.write_text(yaml.safe_dump(overrides), encoding="utf-8")
+            try:
+                _HELM_OUTPUT[key] = render_with_helm(chart, [extra], (release.name if release else None) or "release-name",
+                                                     (release.namespace if release else None) or "default")
+            except (OSError, subprocess.SubprocessError):
+                _HELM_OUTPUT[key] = None
+    out = _HELM_OUTPUT[key]
+    return out.get(template_rel) if out is not None else None
+
+
+def _with_template_lines(exact_docs: list, masked_docs: list) -> list:
+    """Helm's documents with every node moved to the line of the same key in the masked rendering.
+
+    `helm template` gives exact values but its own line numbers; the masked rendering has the
+    template's lines.  Documents are matched by kind/namespace/name, nodes by key path; a key the
+    masked rendering lacks takes the line of its nearest ancestor.
+    """
+    by_id = {(d.kind, d.name): d for d in masked_docs}
+    out = []
+    for d in exact_docs:
+        twin = by_id.get((d.kind, d.name))
+        if twin is None:
+            continue
+        _relocate(d.node, twin.node, twin.node.start_mark)
+        d.index = twin.index
+        out.append(d)
+    return out
+
+
+def _relocate(node: yaml.Node, twin: yaml.Node | None, fallback) -> None:
+    mark = twin.start_mark if twin is not None else fallback
+    node.start_mark = node.end_mark = mark
+    if isinstance(node, yaml.MappingNode):
+        from migrator.documents import child_node
+
+        for k, v in node.value:
+            t = child_node(twin, k.value) if twin is not None and isinstance(k, yaml.ScalarNode) else None
+            tk = next((kk for kk, _ in twin.value if isinstance(kk, yaml.ScalarNode) and kk.value == k.value), None) if isinstance(twin, yaml.MappingNode) else None
+            k.start_mark = k.end_mark = tk.start_mark if tk is not None else mark
+            _relocate(v, t, mark)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            t = twin.value[i] if isinstance(twin, yaml.SequenceNode) and i < len(twin.value) else None
+            _relocate(v, t, mark)
+
+
 # ============================================================================ scan integration
 
 
@@ -1032,7 +1101,14 @@ def scan_template(path: str, raw: bytes, abspath: Path | None, max_bytes: int):
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return Inventory(), [problem], False, 0
-    rendered = render_template(path, text, chart, chart_rel, releases_for(_root_of(path, abspath), chart_rel))
+    release = releases_for(_root_of(path, abspath), chart_rel)
+    rendered = render_template(path, text, chart, chart_rel, release)
+    exact = _helm_text(chart, abspath.relative_to(chart).as_posix(), release)
+    if exact is not None:
+        from migrator.documents import load_text
+
+        rendered.documents = _with_template_lines(load_text(path, exact).documents, rendered.documents)
+        rendered.origins = {k: TemplateOrigin(**{**o.__dict__, "renderer": "helm"}) for k, o in rendered.origins.items()}
     inv = collect(path, rendered.text, rendered.documents)
     attach_origins(inv, rendered)
     return inv, rendered.problems, True, len(rendered.documents)

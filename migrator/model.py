@@ -166,3 +166,4 @@ class ScanOptions:
     rules_disabled: tuple[str, ...] = ()
     severity_overrides: dict[str, str] = field(default_factory=dict)
     jobs: int = 1
+    render: bool = False  # --render: `helm template` for application charts where helm is on PATH

@@ -16,7 +16,7 @@ from typing import Callable
 
 from migrator.discover import Candidate, discover
 from migrator.documents import decode, load_text
-from migrator.helmtemplate import mark_findings, scan_template
+from migrator.helmtemplate import mark_findings, scan_template, set_rendering
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
 from migrator.model import Finding, Problem, ScanOptions
@@ -127,6 +127,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     problems: list[Problem] = []
     files_read = files_parsed = 0
     stdin_text = None
+    set_rendering(options.render)
     if paths == [STDIN]:
         raw = sys.stdin.buffer.read()
         stdin_text = raw.decode("utf-8", errors="replace")
