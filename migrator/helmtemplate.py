@@ -869,6 +869,23 @@ def is_istio_chart(chart_rel: str, meta: dict) -> bool:
     return name in ISTIO_CHART_NAMES or name.startswith("istio-") or "manifests/charts/" in f"/{chart_rel}/"
 
 
+_CHARTS: dict[str, tuple] = {}
+
+
+def _chart_context(chart: Path, chart_rel: str) -> tuple:
+    """(Chart.yaml, values.yaml layer, helpers text, defines): read once per chart and scan, not per template."""
+    key = f"{chart}\0{chart_rel}"
+    if key not in _CHARTS:
+        helpers = _helpers(chart)
+        try:
+            defines: Any = parse_template(helpers)[1]
+        except TemplateSyntaxError as exc:
+            defines = exc
+        values = load_values_file(chart / "values.yaml", f"{chart_rel}/values.yaml" if chart_rel else "values.yaml")
+        _CHARTS[key] = (read_chart_meta(chart), values, helpers, defines)
+    return _CHARTS[key]
+
+
 def _helpers(chart: Path) -> str:
     out = []
     for p in sorted((chart / "templates").glob("**/*.tpl")):
@@ -893,8 +910,7 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
     from migrator.documents import load_text
 
     release = release or Release()
-    meta = read_chart_meta(chart)
-    chart_values = load_values_file(chart / "values.yaml", f"{chart_rel}/values.yaml" if chart_rel else "values.yaml")
+    meta, chart_values, helpers, defines = _chart_context(chart, chart_rel)
     layers = [chart_values] + list(release.layers)
     values, owner = merge_values(layers)
     chart_name = str(meta.get("name") or chart.name)
@@ -907,9 +923,9 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
         "Template": {"Name": f"{chart_name}/{path.split('/templates/', 1)[-1]}", "BasePath": f"{chart_name}/templates"},
     }
     result = RenderedFile(path, text)
-    helpers = _helpers(chart)
     try:
-        _, defines = parse_template(helpers)
+        if isinstance(defines, TemplateSyntaxError):
+            raise TemplateSyntaxError(f"{chart_rel}/templates/*.tpl: {defines}")
         tree, own_defines = parse_template(text)
     except TemplateSyntaxError as exc:
         result.problems.append(Problem(path, f"Helm template not rendered: {exc}", kind="skipped"))
@@ -1020,9 +1036,13 @@ USE_HELM = False  # set by `--render` (scan.set_rendering); inherited by forked 
 
 
 def set_rendering(use_helm: bool) -> None:
-    """`--render`: use `helm template` where helm is on PATH (exact content, lines mapped to templates)."""
+    """Called once per scan: `--render` uses `helm template` where helm is on PATH; caches start empty
+    (a `fix --write` between two scans of one process may have changed values or releases)."""
     global USE_HELM
     USE_HELM = bool(use_helm)
+    _RELEASES_CACHE.clear()
+    _HELM_OUTPUT.clear()
+    _CHARTS.clear()
 
 
 def _helm_text(chart: Path, template_rel: str, release: Release | None) -> str | None:
@@ -1101,8 +1121,12 @@ def scan_template(path: str, raw: bytes, abspath: Path | None, max_bytes: int):
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return Inventory(), [problem], False, 0
-    release = releases_for(_root_of(path, abspath), chart_rel)
-    rendered = render_template(path, text, chart, chart_rel, release)
+    try:
+        release = releases_for(_root_of(path, abspath), chart_rel)
+        rendered = render_template(path, text, chart, chart_rel, release)
+    except (RecursionError, ValueError, TypeError, KeyError, AttributeError, IndexError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())[:200]
+        return Inventory(), [Problem(path, f"Helm template not rendered ({type(exc).__name__}: {reason}); not scanned", kind="skipped")], False, 0
     exact = _helm_text(chart, abspath.relative_to(chart).as_posix(), release)
     if exact is not None:
         from migrator.documents import load_text
@@ -1154,11 +1178,15 @@ def find_releases(root: str) -> dict[str, list[Release]]:
         return _RELEASES_CACHE[root]
     from migrator.documents import load_text
 
+    import os
+
     out: dict[str, list[Release]] = {}
     base = Path(root)
-    for p in sorted(base.rglob("*.y*ml")):
-        if not p.is_file() or any(part.startswith(".") for part in p.relative_to(base).parts[:-1]) or "/templates/" in p.as_posix():
-            continue
+    found = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "templates", "vendor"))
+        found += [Path(dirpath) / f for f in filenames if f.endswith((".yaml", ".yml"))]
+    for p in sorted(found):
         try:
             raw = p.read_bytes()
         except OSError:
