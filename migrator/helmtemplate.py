@@ -903,6 +903,8 @@ class Release:
     name: str | None = None
     namespace: str | None = None
     layers: list[ValuesSource] = field(default_factory=list)
+    note: str | None = None  # an assumption about which release applies
+    source: str | None = None  # file declaring the release
 
 
 def render_template(path: str, text: str, chart: Path, chart_rel: str, release: Release | None = None) -> RenderedFile:
@@ -930,9 +932,14 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
     except TemplateSyntaxError as exc:
         result.problems.append(Problem(path, f"Helm template not rendered: {exc}", kind="skipped"))
         return result
+    if release.note:
+        renderer_notes = [release.note]
+    else:
+        renderer_notes = []
     ev = Evaluator(root, {k: _Rebased(b, helpers) for k, b in defines.items()}, text)
     ev.defines.update({k: _Rebased(b, text) for k, b in own_defines.items()})
     renderer = _LineRenderer(text, ev)
+    renderer.notes.extend(renderer_notes)
     renderer.render(tree, V(root))
     lines = "".join(renderer.parts).split("\n")
     _resolve_slots(lines, renderer.slots, renderer.subs, renderer.notes)
@@ -955,7 +962,7 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
             doc.index = index
             node = _descend(composed, doc.base_path) if composed is not None else None
             prov = _provenance(node, renderer.subs, owner, {"__chart__": chart_values}) if node is not None else []
-            notes = tuple(n for n in renderer.notes if (first if index else 0) < _note_line(n) <= last)
+            notes = tuple(n for n in renderer.notes if (first if index else 0) < _note_line(n) <= last or not _note_line(n))
             result.documents.append(doc)
             result.origins[(index, doc.item)] = TemplateOrigin(provenance=tuple(prov), notes=notes, **base_origin)
     return result
@@ -1161,7 +1168,10 @@ def _root_of(path: str, abspath: Path) -> Path:
 def releases_for(root: Path, chart_rel: str) -> Release | None:
     """The release that deploys a chart from this repo, when exactly one does (see find_releases)."""
     found = find_releases(str(root)).get(chart_rel.strip("/"), [])
-    return found[0] if len(found) == 1 else None
+    if len(found) <= 1:
+        return found[0] if found else None
+    where = ", ".join(sorted({r.source or "?" for r in found}))
+    return Release(note=f"deployed by {len(found)} releases ({where}); rendered with the chart's values.yaml only")
 
 
 _RELEASES_CACHE: dict[str, dict] = {}
@@ -1215,7 +1225,7 @@ def _release_of(doc, rel: str, base: Path) -> list[tuple[str, Release]]:
             if not (base / chart_rel / "Chart.yaml").is_file():
                 continue
             helm = src.get("helm") if isinstance(src.get("helm"), dict) else {}
-            release = Release(str(helm.get("releaseName") or doc.name), str(dest.get("namespace") or "") or None)
+            release = Release(str(helm.get("releaseName") or doc.name), str(dest.get("namespace") or "") or None, source=rel)
             for vf in helm.get("valueFiles") or []:
                 vpath = base / chart_rel / str(vf)
                 if vpath.is_file() and vf != "values.yaml":
@@ -1237,7 +1247,8 @@ def _release_of(doc, rel: str, base: Path) -> list[tuple[str, Release]]:
         chart = str((chart_spec or {}).get("chart") or "")
         chart_rel = chart.strip("/").removeprefix("./")
         if chart_rel and (base / chart_rel / "Chart.yaml").is_file():
-            release = Release(str(spec.get("releaseName") or doc.name), str(spec.get("targetNamespace") or doc.namespace or "") or None)
+            release = Release(str(spec.get("releaseName") or doc.name), str(spec.get("targetNamespace") or doc.namespace or "") or None,
+                              source=rel)
             if isinstance(spec.get("values"), dict):
                 release.layers.append(values_from_document(doc, ("spec", "values"), rel))
             out.append((chart_rel, release))

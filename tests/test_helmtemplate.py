@@ -314,3 +314,49 @@ def test_render_without_helm_falls_back_to_masking(scan_json, monkeypatch):
     assert _findings(report) == [("MM101", "charts/ledger/templates/destinationrule.yaml", 12),
                                  ("MM101", "charts/ledger/templates/fx-rates.yaml", 25)]
     assert {f["details"]["template"]["renderer"] for f in report["findings"]} == {"mask"}
+
+
+# ------------------------------------------------------------------------------- deploying releases
+
+
+def _release_scan(tmp_path: Path, scan_json, files: dict[str, str]) -> dict:
+    root = _copy(tmp_path)
+    (root / "apps/ledger.yaml").unlink()
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    _, report, _ = scan_json(str(root))
+    return {f["path"]: f for f in report["findings"]}
+
+
+def test_flux_helmrelease_values_are_applied(tmp_path, scan_json):
+    by_path = _release_scan(tmp_path, scan_json, {"clusters/finance/ledger.yaml": (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: ledger\n  namespace: flux-system\n"
+        "spec:\n  targetNamespace: accounting\n  chart:\n    spec:\n      chart: ./charts/ledger\n"
+        "      sourceRef:\n        kind: GitRepository\n        name: platform\n"
+        "  values:\n    fxRates:\n      tls:\n        mode: DISABLE\n")})
+    assert sorted(by_path) == ["charts/ledger/templates/destinationrule.yaml"]  # fx-rates no longer originates TLS
+    assert by_path["charts/ledger/templates/destinationrule.yaml"]["resource"] == "DestinationRule/accounting/ledger-settlements"
+
+
+def test_argo_value_files_are_applied(tmp_path, scan_json):
+    root_files = {"apps/ledger.yaml": (
+        "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: ledger-eu\n  namespace: argocd\n"
+        "spec:\n  source:\n    repoURL: https://github.com/example-pay/platform-gitops.git\n    path: charts/ledger\n"
+        "    helm:\n      valueFiles: [values.yaml, values-eu.yaml]\n"
+        "  destination:\n    namespace: finance-eu\n"),
+        "charts/ledger/values-eu.yaml": "egress:\n  tls:\n    caCertificates: /etc/ssl/certs/settlements-eu.pem\n"}
+    by_path = _release_scan(tmp_path, scan_json, root_files)
+    dr = by_path["charts/ledger/templates/destinationrule.yaml"]
+    assert (dr["rule"], dr["line"], dr["resource"]) == ("MM102", 16, "DestinationRule/finance-eu/ledger-eu-settlements")  # fullname: the release name contains the chart name
+    assert dr["details"]["template"]["from_values"]["spec.trafficPolicy.tls.caCertificates"] == \
+        "charts/ledger/values-eu.yaml:3 (egress.tls.caCertificates)"
+
+
+def test_two_releases_of_one_chart_render_the_chart_defaults_and_say_so(tmp_path, scan_json):
+    app = (APP / "apps/ledger.yaml").read_text()
+    by_path = _release_scan(tmp_path, scan_json, {"apps/ledger.yaml": app, "apps/ledger-eu.yaml": app.replace("name: ledger\n", "name: ledger-eu\n", 1)})
+    dr = by_path["charts/ledger/templates/destinationrule.yaml"]
+    assert dr["resource"] == "DestinationRule/default/release-name-ledger-settlements"
+    assert dr["details"]["template"]["notes"] == [
+        "deployed by 2 releases (apps/ledger-eu.yaml, apps/ledger.yaml); rendered with the chart's values.yaml only"]
