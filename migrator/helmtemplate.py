@@ -38,6 +38,7 @@ import yaml
 from migrator.model import Problem
 
 PLACEHOLDER = "helm-unresolved"
+_FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: templates are many small files
 #: chart names of Istio's installer charts (Chart.yaml `name`), never rendered as application charts
 ISTIO_CHART_NAMES = {"base", "istiod", "gateway", "cni", "ztunnel", "istiod-remote", "istio-base", "istio-cni", "istio-ingress",
                      "istio-egress", "istio-discovery", "istio-control", "istio-operator"}
@@ -121,8 +122,8 @@ def load_values_file(path: Path, rel: str) -> ValuesSource:
     """values.yaml with the line of every key, so a finding can name the values line to change."""
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text) if node is not None else {}
+        node = yaml.compose(text, Loader=_FAST)
+        data = yaml.load(text, Loader=_FAST) if node is not None else {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return ValuesSource(rel, {}, {})
     lines: dict = {}
@@ -732,7 +733,7 @@ class _LineRenderer:
 def _as_data(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return yaml.safe_load(value)
+            return yaml.load(value, Loader=_FAST)
         except yaml.YAMLError:
             return UNKNOWN
     return value
@@ -857,7 +858,7 @@ def chart_dir_of(template_abspath: Path) -> Path | None:
 
 def read_chart_meta(chart: Path) -> dict:
     try:
-        data = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
+        data = yaml.load((chart / "Chart.yaml").read_text(encoding="utf-8"), Loader=_FAST)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -970,7 +971,7 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
 
 def _compose(text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=_FAST)
     except yaml.YAMLError:
         return None
 
