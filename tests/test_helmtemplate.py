@@ -48,12 +48,17 @@ def _render(chart: Path, fname: str, release: Release | None = None):
 # ------------------------------------------------------------------------------- renderer contract
 
 
-@pytest.mark.parametrize("template", sorted(p.name for p in (LEDGER / "templates").glob("*.yaml")) +
-                         [f"../../../../helm-chart-templates/charts/payments-api/templates/{p.name}"
-                          for p in sorted((FIXTURES / "helm-chart-templates/charts/payments-api/templates").glob("*.yaml"))])
+TEMPLATES = sorted(str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("*/charts/*/templates/**/*.yaml"))
+
+
+def test_both_chart_fixtures_have_templates():
+    assert len(TEMPLATES) >= 10, TEMPLATES
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
 def test_rendering_keeps_every_line_in_place(template):
-    path = (LEDGER / "templates" / template).resolve()
-    chart = path.parent.parent
+    path = FIXTURES / template
+    chart = path.parents[len(path.relative_to(FIXTURES).parts) - 4]
     text = path.read_text()
     out = render_template(f"t/templates/{path.name}", text, chart, "t").text
     assert out.count("\n") == text.count("\n")
