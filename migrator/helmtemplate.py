@@ -381,6 +381,8 @@ class Evaluator:
         self.source = source  # text the define spans index into
         self.vars: dict = {}
         self.depth = 0
+        self.picks: dict = {}  # id(range branch) -> item index to render (default 0)
+        self.sizes: dict = {}  # id(range branch) -> number of items
 
     def eval(self, body: str, dot: V) -> V:
         try:
@@ -615,14 +617,7 @@ def _choose(blk: _Block, ev: Evaluator, dot: V) -> tuple[_Branch | None, V, str 
         if br.cond is None:
             return br, dot, None
         if blk.kind == "range":
-            expr = br.cond.split(":=", 1)[1] if ":=" in br.cond else br.cond
-            v = ev.eval(expr, dot)
-            if isinstance(v.value, list) and len(v.value) == 1:
-                return br, V(v.value[0], v.src + (0,) if v.src is not None else None), None
-            t = truthy(v.value)
-            if t is False:
-                continue
-            return br, V(UNKNOWN), f"range over {br.cond.strip()} rendered once with unresolved items"
+            return _range(br, ev, dot)
         v = ev.eval(br.cond, dot)
         t = truthy(v.value)
         if t is None:
@@ -630,6 +625,35 @@ def _choose(blk: _Block, ev: Evaluator, dot: V) -> tuple[_Branch | None, V, str 
         if t:
             return br, (v if blk.kind == "with" else dot), None
     return None, dot, None
+
+
+def _range(br: _Branch, ev: Evaluator, dot: V) -> tuple[_Branch | None, V, str | None]:
+    """A range renders one item (ev.picks says which; the first by default) so lines stay in place."""
+    names, expr = ([], br.cond)
+    if ":=" in br.cond:
+        lhs, expr = br.cond.split(":=", 1)
+        names = [n.strip() for n in lhs.split(",") if n.strip()]
+    v = ev.eval(expr, dot)
+    items = v.value
+    if isinstance(items, dict):
+        keys = sorted(items, key=str)  # Go ranges over map keys in sorted order
+        pairs = [(k, items[k]) for k in keys]
+    elif isinstance(items, list):
+        pairs = list(enumerate(items))
+    elif truthy(items) is False:
+        return None, dot, None
+    else:
+        return br, V(UNKNOWN), f"range over {br.cond.strip()}: items unknown; rendered once with unresolved values"
+    if not pairs:
+        return None, dot, None
+    ev.sizes[id(br)] = len(pairs)
+    key, item = pairs[min(ev.picks.get(id(br), 0), len(pairs) - 1)]
+    inner = V(item, v.src + (key,) if v.src is not None else None)
+    if len(names) == 2:
+        ev.vars[names[0]], ev.vars[names[1]] = V(key), inner
+    elif len(names) == 1:
+        ev.vars[names[0]] = inner
+    return br, inner, None
 
 
 # ============================================================================ line-preserving render
@@ -657,6 +681,7 @@ class _LineRenderer:
         self.subs: list[tuple[int, int, int, tuple, bool]] = []  # (line, col, end col, values key, collection)
         self.slots: list[_Slot] = []
         self.notes: list[str] = []
+        self.ranges: dict = {}  # id(range branch) -> (items, (first, last output line), condition)
 
     def emit(self, text: str) -> None:
         self.parts.append(text)
@@ -686,7 +711,17 @@ class _LineRenderer:
         for br in blk.branches:
             self.newlines_of(*br.opener)
             if br is branch:
+                start = self.line
+                size = self.ev.sizes.get(id(br), 0) if blk.kind == "range" else 0
+                first = size > 1 and not self.ranges  # the outermost, first range over several items is varied
+                if size > 1 and (not first or size > MAX_RANGE_ITEMS):
+                    self.notes.append(f"line {start + 1}: range over {br.cond.strip()}: only item "
+                                      f"{self.ev.picks.get(id(br), 0) + 1} of {size} is rendered")
+                if size > 1:
+                    self.ranges.setdefault(id(br), None)
                 self.render(br.children, inner_dot)
+                if first:
+                    self.ranges[id(br)] = (size, (start, self.line), br.cond.strip())
             else:
                 self.newlines_of(br.body_start, br.body_end)
         self.newlines_of(*blk.end_action)
@@ -933,40 +968,66 @@ def render_template(path: str, text: str, chart: Path, chart_rel: str, release: 
     except TemplateSyntaxError as exc:
         result.problems.append(Problem(path, f"Helm template not rendered: {exc}", kind="skipped"))
         return result
-    if release.note:
-        renderer_notes = [release.note]
-    else:
-        renderer_notes = []
+    picks: dict = {}
+    ev, renderer, lines = _render_pass(text, tree, root, helpers, defines, own_defines, picks)
+    renderer.notes[:0] = [release.note] if release.note else []
+    result.text = "\n".join(lines)
+    values_files = tuple(dict.fromkeys(layer.file for layer in layers))
+    base_origin = dict(template=path, chart=chart_rel, chart_name=chart_name, values_files=values_files)
+    _load_pass(result, lines, renderer, owner, chart_values, base_origin, 0, None)
+    varied = next(((key,) + info for key, info in renderer.ranges.items() if info is not None), None)
+    if varied is not None:  # one more pass per item of the file's first range over several items
+        key, size, span, cond = varied
+        for k in range(1, min(size, MAX_RANGE_ITEMS)):
+            picks = {key: k}
+            _, again, more = _render_pass(text, tree, root, helpers, defines, own_defines, picks)
+            again.notes.append(f"line {span[0] + 1}: range over {cond}: item {k + 1} of {size}")
+            _load_pass(result, more, again, owner, chart_values, base_origin, k, span)
+    return result
+
+
+#: a range over more items than this is rendered for the first MAX_RANGE_ITEMS only
+MAX_RANGE_ITEMS = 64
+
+
+def _render_pass(text, tree, root, helpers, defines, own_defines, picks: dict):
+    """One rendering of the file, with `picks` choosing which item a range renders (default the first)."""
     ev = Evaluator(root, {k: _Rebased(b, helpers) for k, b in defines.items()}, text)
     ev.defines.update({k: _Rebased(b, text) for k, b in own_defines.items()})
+    ev.picks = picks
     renderer = _LineRenderer(text, ev)
-    renderer.notes.extend(renderer_notes)
     renderer.render(tree, V(root))
     lines = "".join(renderer.parts).split("\n")
     _resolve_slots(lines, renderer.slots, renderer.subs, renderer.notes)
-    rendered = "\n".join(lines)
-    result.text = rendered
-    values_files = tuple(dict.fromkeys(layer.file for layer in layers))
-    base_origin = dict(template=path, chart=chart_rel, chart_name=chart_name, values_files=values_files)
-    chunks = _split_documents(rendered)
+    return ev, renderer, lines
+
+
+def _load_pass(result: RenderedFile, lines: list[str], renderer, owner: dict, chart_values, base_origin: dict,
+               variant: int, span: tuple | None) -> None:
+    """Load the documents of one pass (for a range variant, only those inside the range's lines)."""
+    from migrator.documents import load_text
+
+    chunks = _split_documents("\n".join(lines))
     for index, (first, chunk) in enumerate(chunks):
         last = chunks[index + 1][0] if index + 1 < len(chunks) else len(lines)
-        loaded = load_text(path, "\n" * first + chunk)
+        body_start = first + len(chunk) - len(chunk.lstrip("\n-"))
+        if span is not None and not (span[0] <= body_start <= span[1]):
+            continue
+        loaded = load_text(result.path, "\n" * first + chunk)
         if loaded.problems:
             p = loaded.problems[0]
             if not result.problems:
-                result.problems.append(Problem(path, f"rendered Helm template does not parse as YAML ({p.message}); not scanned",
+                result.problems.append(Problem(result.path, f"rendered Helm template does not parse as YAML ({p.message}); not scanned",
                                                line=p.line, kind="skipped"))
             continue
         composed = _compose("\n" * first + chunk)  # unflattened: the loader resolves `<<` in place
         for doc in loaded.documents:
-            doc.index = index
+            doc.index = index + variant * len(chunks)
             node = _descend(composed, doc.base_path) if composed is not None else None
             prov = _provenance(node, renderer.subs, owner, {"__chart__": chart_values}) if node is not None else []
             notes = tuple(n for n in renderer.notes if (first if index else 0) < _note_line(n) <= last or not _note_line(n))
             result.documents.append(doc)
-            result.origins[(index, doc.item)] = TemplateOrigin(provenance=tuple(prov), notes=notes, **base_origin)
-    return result
+            result.origins[(doc.index, doc.item)] = TemplateOrigin(provenance=tuple(prov), notes=notes, **base_origin)
 
 
 def _compose(text: str) -> yaml.Node | None:

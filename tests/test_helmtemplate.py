@@ -365,3 +365,39 @@ def test_two_releases_of_one_chart_render_the_chart_defaults_and_say_so(tmp_path
     assert dr["resource"] == "DestinationRule/default/release-name-ledger-settlements"
     assert dr["details"]["template"]["notes"] == [
         "deployed by 2 releases (apps/ledger-eu.yaml, apps/ledger.yaml); rendered with the chart's values.yaml only"]
+
+
+def test_a_range_of_documents_gives_one_resource_per_item_on_the_same_lines(tmp_path):
+    """`range .Values.egress` emitting one DestinationRule per entry: every item is checked, at the template's lines."""
+    chart = _chart(tmp_path, {"drs.yaml": (
+        "{{- range $i, $e := .Values.egress }}\n"
+        "---\n"
+        "apiVersion: networking.istio.io/v1\n"
+        "kind: DestinationRule\n"
+        "metadata:\n"
+        "  name: {{ $e.name }}-{{ $i }}\n"
+        "spec:\n"
+        "  host: {{ .host }}\n"
+        "  trafficPolicy:\n"
+        "    portLevelSettings:\n"
+        "    {{- range .ports }}\n"
+        "      - port:\n"
+        "          number: {{ . }}\n"
+        "    {{- end }}\n"
+        "    tls:\n"
+        "      mode: {{ .tlsMode | default \"SIMPLE\" }}\n"
+        "{{- end }}\n")},
+        values=("egress:\n"
+                "  - name: stripe\n    host: api.stripe.com\n    ports: [443, 8443]\n"
+                "  - name: sift\n    host: api.sift.com\n    tlsMode: MUTUAL\n    ports: [443]\n"))
+    r = _render(chart, "drs.yaml")
+    assert r.problems == []
+    got = [(d.name, d.data["spec"]["host"], d.data["spec"]["trafficPolicy"]["tls"]["mode"], d.line_of(("spec", "trafficPolicy", "tls")))
+           for d in r.documents]
+    assert got == [("stripe-0", "api.stripe.com", "SIMPLE", 15), ("sift-1", "api.sift.com", "MUTUAL", 15)]
+    first, second = (r.origins[(d.index, None)] for d in r.documents)
+    assert first.notes == ("line 11: range over .ports: only item 1 of 2 is rendered",)
+    assert second.notes == ("line 1: range over $i, $e := .Values.egress: item 2 of 2",)
+    assert dict(second.provenance)[("spec", "trafficPolicy", "tls", "mode")].where() == "charts/demo/values.yaml:7 (egress.1.tlsMode)"
+    # unset, defaulted in the template: fix would add the key to that list item in values.yaml
+    assert dict(first.provenance)[("spec", "trafficPolicy", "tls", "mode")].where() == "charts/demo/values.yaml (egress.0.tlsMode, not set there yet)"
