@@ -43,6 +43,10 @@ _FAST = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: templates are 
 ISTIO_CHART_NAMES = {"base", "istiod", "gateway", "cni", "ztunnel", "istiod-remote", "istio-base", "istio-cni", "istio-ingress",
                      "istio-egress", "istio-discovery", "istio-control", "istio-operator"}
 ISTIO_CHART_SKIPPED = "Istio installer chart template ({chart}): read through its release values, not rendered"
+#: SPIRE's own charts (spiffe/helm-charts-hardened): installers too, read through their release values
+SPIRE_CHART_NAMES = {"spire", "spire-nested", "spire-crds", "spire-server", "spire-agent", "spiffe-csi-driver",
+                     "spiffe-oidc-discovery-provider", "tornjak-frontend"}
+SPIRE_CHART_SKIPPED = "SPIRE installer chart template ({chart}): read through its release values, not rendered"
 NOT_A_CHART = "Helm template outside a chart (no Chart.yaml above templates/): not YAML until rendered; not scanned"
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
@@ -1187,6 +1191,8 @@ def scan_template(path: str, raw: bytes, abspath: Path | None, max_bytes: int):
     meta = read_chart_meta(chart)
     if is_istio_chart(chart_rel, meta):
         return Inventory(), [Problem(path, ISTIO_CHART_SKIPPED.format(chart=meta.get("name") or chart.name), kind="skipped")], False, 0
+    if str(meta.get("name", "")) in SPIRE_CHART_NAMES:
+        return Inventory(), [Problem(path, SPIRE_CHART_SKIPPED.format(chart=meta.get("name")), kind="skipped")], False, 0
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return Inventory(), [problem], False, 0

@@ -227,6 +227,8 @@ def test_istio_installer_charts_stay_skipped_with_the_reason(tmp_path, scan_json
     (release / "templates").mkdir(parents=True)
     (release / "Chart.yaml").write_text("apiVersion: v2\nname: mygw\nversion: 1.22.0\n")
     (release / "templates" / "svc.yaml").write_text("kind: Service # istio\nmetadata:\n  name: {{ .Release.Name }}\n")
+    spire = _chart(tmp_path, {"agent.yaml": "kind: DaemonSet # spire\nmetadata:\n  name: {{ .Release.Name }}-agent\n"}, name="spire-agent")
+    assert spire.name == "spire-agent"
     loose = tmp_path / "misc" / "templates"
     loose.mkdir(parents=True)
     (loose / "x.yaml").write_text("kind: ConfigMap # istio\nmetadata:\n  name: {{ .Values.n }}\n")
@@ -235,6 +237,7 @@ def test_istio_installer_charts_stay_skipped_with_the_reason(tmp_path, scan_json
     assert skipped == {
         "charts/istiod/templates/deployment.yaml": "Istio installer chart template (istiod): read through its release values, not rendered",
         "manifests/charts/mygw/templates/svc.yaml": "Istio installer chart template (mygw): read through its release values, not rendered",
+        "charts/spire-agent/templates/agent.yaml": "SPIRE installer chart template (spire-agent): read through its release values, not rendered",
         "misc/templates/x.yaml": "Helm template outside a chart (no Chart.yaml above templates/): not YAML until rendered; not scanned",
     }
 
