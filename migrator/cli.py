@@ -46,6 +46,8 @@ def add_scan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--disable", action="append", default=[], metavar="ID", help="do not run these rules (repeatable)")
     p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes for large repos (0 = one per CPU)")
     p.add_argument("--max-file-size", type=float, default=8.0, metavar="MB", help="skip files larger than this (default 8 MB)")
+    p.add_argument("--render", action="store_true", help="render application Helm charts with `helm template` when helm is on PATH "
+                   "(exact values; findings keep template lines); without helm, templates are masked and read from values")
     p.add_argument("--config", help="config file (default: .mesh-migrator.yaml found from the scanned root upwards)")
 
 

@@ -45,6 +45,7 @@ def options_from_args(args) -> ScanOptions:
         options.rules_enabled = tuple(args.rule)
     options.rules_disabled = tuple(options.rules_disabled) + tuple(args.disable)
     options.jobs = args.jobs
+    options.render = bool(getattr(args, "render", False))
     options.max_file_bytes = int(args.max_file_size * 1024 * 1024)
     return options
 

@@ -124,6 +124,10 @@ def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
         except OSError as exc:
             out.append(FilePlan(path, "", "", None, rems, f"cannot read: {exc.strerror or exc}"))
             continue
+        if "{{" in old and "/templates/" in f"/{path}":  # a remedy that did not move its edits into values
+            out.append(FilePlan(path, old, old, sha, rems, "is a Helm chart template (Go template text): never edited; "
+                                "set the value in the chart's values.yaml or pass values from the release"))
+            continue
         edits = [e for _, ch in items for e in ch.edits]
         try:
             res = apply_edits(old, edits)

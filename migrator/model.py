@@ -117,6 +117,7 @@ class Resource:
     suppressions: dict = field(default_factory=dict)  # rule id -> (how, reason), from comments/annotations
     base_path: tuple = ()  # key path of the resource inside its YAML document (kind: List items)
     embedded: tuple = ()  # path of the string scalar holding it, when it lives inside YAML-in-a-string
+    template: Any = None  # helmtemplate.TemplateOrigin when read from a rendered Helm chart template
 
     @property
     def ref(self) -> str:
@@ -172,3 +173,4 @@ class ScanOptions:
     severity_overrides: dict[str, str] = field(default_factory=dict)
     jobs: int = 1
     includes: tuple[str, ...] = ()  # globs that bring vendored/sample/definition trees back into the scan
+    render: bool = False  # --render: `helm template` for application charts where helm is on PATH

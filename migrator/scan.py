@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 from migrator.discover import Candidate, discover
-from migrator.documents import HELM_TEMPLATE, decode, load_text
+from migrator.documents import decode, load_text
+from migrator.helmtemplate import mark_findings, scan_template, set_rendering
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
 from migrator.topology import Topology, build as build_topology
@@ -77,10 +78,10 @@ class ScanResult:
         return [f for f in self.findings if not f.suppressed]
 
 
-def process_text(path: str, raw: bytes, max_bytes: int) -> FileOutcome:
+def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = None) -> FileOutcome:
     """Decode, prefilter, parse and collect one file; never raises for bad input."""
-    if b"{{" in raw and "/templates/" in f"/{path}":
-        return FileOutcome(path, Inventory(), [Problem(path, HELM_TEMPLATE, kind="skipped")], False)
+    if b"{{" in raw and "/templates/" in f"/{path}":  # a Helm chart template: rendered line for line
+        return FileOutcome(path, *scan_template(path, raw, abspath, max_bytes))
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
@@ -102,7 +103,7 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
     except OSError as exc:
         reason = "symlink loop" if getattr(exc, "errno", None) == 40 else (exc.strerror or str(exc))
         return FileOutcome(cand.relpath, Inventory(), [Problem(cand.relpath, f"cannot read: {reason}")], False)
-    return process_text(cand.relpath, raw, max_bytes)
+    return process_text(cand.relpath, raw, max_bytes, cand.abspath)
 
 
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):
@@ -133,6 +134,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     stdin_text = None
     all_paths: list[str] = []
     held: dict[str, tuple[Candidate, str]] = {}
+    set_rendering(options.render)
     if paths == [STDIN]:
         raw = sys.stdin.buffer.read()
         stdin_text = raw.decode("utf-8", errors="replace")
@@ -165,6 +167,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     views = build_views(inventory, options, topo)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
     findings = rules_mod.run(views, selected, options.severity_overrides)
+    mark_findings(findings, inventory)
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)

@@ -74,6 +74,8 @@ def options_for(finding, ctx: FixContext) -> list[tuple[str, str | None]]:
             continue
         try:
             strategy(name).check(finding, ctx)
+            if finding.details.get("template"):
+                build(name, finding, ctx)  # a template's remedy must also move into values (or refuse)
             out.append((name, None))
         except Refused as exc:
             out.append((name, str(exc)))
@@ -88,7 +90,12 @@ def build(name: str, finding, ctx: FixContext) -> Remedy:
         raise Refused(f"strategy {name!r} does not apply to {finding.rule}")
     mod = strategy(name)
     mod.check(finding, ctx)
-    return mod.build(finding, ctx)
+    remedy = mod.build(finding, ctx)
+    if finding.details.get("template"):  # never edit Go template text: edit the values it reads
+        from migrator.remedies.in_template import to_values
+
+        remedy = to_values(remedy, ctx)
+    return remedy
 
 
 def tls_path(finding) -> tuple:

@@ -27,6 +27,7 @@ def finding_dict(f: Finding) -> dict:
         "proxy_count": f.details.get("proxy_count", len(f.proxies)),
         "suppressed": f.suppressed, "suppression_reason": f.suppression_reason or None,
         "help_uri": meta.help_uri if meta else None,
+        **({"details": {"template": f.details["template"]}} if "template" in f.details else {}),
     }
 
 
