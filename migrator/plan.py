@@ -385,8 +385,9 @@ def spire_path(start: Version, target: Version, uses_chart: bool) -> list[tuple[
 class Evaluator:
     """Re-runs the rules over the scanned inventory "as if" at another Istio/SPIRE version."""
 
-    def __init__(self, result):
+    def __init__(self, result, plane=None):
         self.result = result
+        self.plane = plane  # the control plane being planned: only its environment's findings count
         self._cache: dict[tuple, list[Finding]] = {}
 
     def at(self, istio: Version | None, spire: Version | None = None, drop: frozenset = frozenset()) -> list[Finding]:
@@ -404,7 +405,9 @@ class Evaluator:
             inv = self.result.inventory
             if drop:
                 inv = replace(inv, flags=[f for f in inv.flags if (f.path, f.line, f.name) not in drop])
-            views = build_views(inv, options)
+            views = build_views(inv, options, getattr(self.result, "topology", None))
+            if self.plane is not None:
+                views = [v for v in views if v.control_plane is self.plane]
             found = rules_mod.run(views, rules_mod.select(options.rules_enabled, options.rules_disabled), options.severity_overrides)
             apply_suppressions(found, self.result.inventory)
             self._cache[key] = [f for f in found if not f.suppressed]
@@ -446,7 +449,8 @@ def hidden_findings(ev: Evaluator, start: Version, spire: Version | None) -> tup
     from migrator.mesh import build_views
 
     opts = replace(ev.result.options, istio_version=start, target=start, spire_version=spire or ev.result.options.spire_version)
-    settings = {f for v in build_views(ev.result.inventory, opts) if (f := v.verification_disabled_by()) is not None}
+    views = build_views(ev.result.inventory, opts, getattr(ev.result, "topology", None))
+    settings = {f for v in views if (ev.plane is None or v.control_plane is ev.plane) and (f := v.verification_disabled_by()) is not None}
     if not settings:
         return {}, [], None
     change = next(c for c in _kb().istio()["changes"] if c["id"] == "verify-certificate-at-client-default")
@@ -756,21 +760,25 @@ def _image_version(e: PinEdit) -> str:
 # ---------------------------------------------------------------------------------- the planner
 
 
-def build_plan(result, to: str, *, strategy: str = "in-place", from_: str | None = None, spire_to: str | None = None) -> Plan:
-    """The whole plan for a scanned repository (`result` from migrator.scan.scan)."""
+def build_plan(result, to: str, *, strategy: str = "in-place", from_: str | None = None, spire_to: str | None = None,
+               env: str | None = None) -> Plan:
+    """The plan for one control plane of a scanned repository (`result` from migrator.scan.scan)."""
     if strategy not in STRATEGIES:
         raise PlanError(f"--strategy {strategy!r}: choose from {', '.join(STRATEGIES)}")
     root = Path(result.root)
     notes: list[str] = []
-    istio_pins = [p for p in result.inventory.pins if p.product == "istio"]
-    rev_extra = revision_pins(root, result)
+    plane = choose_control_plane(result, env, notes)
+    mine = _plane_filter(result, plane)
+    istio_pins = [p for p in result.inventory.pins if p.product == "istio" and mine(p.path)]
+    rev_extra = [p for p in revision_pins(root, result) if mine(p.path)]
     all_istio = istio_pins + rev_extra
-    spire_pins = [p for p in result.inventory.pins if p.product == "spire"]
-    registries = registry_sites(root, result)
+    spire_pins = [p for p in result.inventory.pins if p.product == "spire" and mine(p.path)]
+    registries = [r for r in registry_sites(root, result) if mine(r.path)]
 
-    start = _start_version(all_istio, from_, result, notes)
+    start = _start_version(all_istio, from_, result, notes, plane)
+    _check_known_start(start)
     spire_start = result.options.spire_version or _lowest(spire_pins)
-    ev = Evaluator(result)
+    ev = Evaluator(result, plane)
     current = ev.at(start, spire_start) if start else []
 
     target, tnotes = _resolve_target(to, start, ev, spire_start)
@@ -859,7 +867,57 @@ def _lowest(pins: list[Pin]) -> Version | None:
     return versions[0] if versions else None
 
 
-def _start_version(pins: list[Pin], from_: str | None, result, notes: list[str]) -> Version | None:
+def choose_control_plane(result, env: str | None, notes: list[str]):
+    """The control plane a plan upgrades: --env NAME, the only one, or the oldest (with a note naming the rest).
+
+    A plan bumps the pins of one control plane together; another cluster's istiod (or a canary
+    revision) is its own plan, so a fleet never has all its clusters moved by one step.
+    """
+    topo = getattr(result, "topology", None)
+    if topo is None:
+        return None
+    planes = [cp for cp in topo.control_planes if cp.installs or cp.version is not None]
+    if env is not None:
+        chosen = [cp for cp in topo.control_planes if env in (cp.name, cp.env or "default")]
+        if not chosen:
+            names = ", ".join(cp.name for cp in planes) or "none"
+            raise PlanError(f"--env {env!r}: no such control plane (the repo has: {names})")
+        return chosen[0]
+    if len(planes) <= 1:
+        return planes[0] if planes else None
+    known = [cp for cp in planes if cp.version is not None]
+    chosen = min(known, key=lambda cp: cp.version) if known else planes[0]
+    others = ", ".join(f"{cp.name} ({cp.version or 'version unknown'})" for cp in planes if cp is not chosen)
+    notes.append(f"the repo has {len(planes)} control planes; this plan upgrades {chosen.name} ({chosen.version or 'version unknown'}), "
+                 f"the oldest; plan the others with --env NAME: {others}")
+    return chosen
+
+
+def _plane_filter(result, plane):
+    """Is a file's pin one this control plane's upgrade moves?  Its environment's, not another revision's install."""
+    topo = getattr(result, "topology", None)
+    if topo is None or plane is None:
+        return lambda path: True
+    others = {i.path for cp in topo.planes_of(plane.env) if cp is not plane for i in cp.installs} - plane.paths
+    return lambda path: topo.belongs(path, plane.env) and path not in topo.ambiguous and path not in others
+
+
+def _check_known_start(start: Version | None) -> None:
+    """A start below the knowledge base's first release: say how to get there, instead of failing mid-path."""
+    if start is None:
+        return
+    minors = _kb().istio_minors()
+    first = Version(minors[0])
+    if Version(f"{start.major}.{start.minor}") >= first:
+        return
+    manual = [f"{start.major}.{m}" for m in range(start.minor + 1, first.minor + 1)]
+    links = ", ".join(f"https://istio.io/latest/news/releases/{m}.x/announcing-{m}/upgrade-notes/" for m in manual)
+    raise PlanError(f"Istio {version_text(start)} is older than the oldest release the knowledge base covers ({minors[0]}), so "
+                    f"its behaviour changes cannot be checked here. Upgrade one minor at a time to {' then '.join(manual)} following "
+                    f"the upgrade notes ({links}), then run `mesh-migrator plan --from {minors[0]}` (or re-scan) for the rest of the path")
+
+
+def _start_version(pins: list[Pin], from_: str | None, result, notes: list[str], plane=None) -> Version | None:
     if from_:
         v = _user_version(from_, "--from")
         notes.append(f"starting version {version_text(v)} given with --from")
@@ -868,6 +926,8 @@ def _start_version(pins: list[Pin], from_: str | None, result, notes: list[str])
         v = result.options.istio_version
         notes.append(f"starting version {version_text(v)} given with --istio-version")
         return v
+    if plane is not None and plane.version is not None:
+        return plane.version  # the control plane's own pins (topology.py), not the lowest pin of the repo
     named = [p for p in pins if p.component != "revision"]
     use = named or pins
     if not use:
@@ -1427,6 +1487,7 @@ def register(sub) -> None:
     p.add_argument("--from", dest="from_version", metavar="VERSION", help="starting Istio version (default: the lowest Istio pin in the repo)")
     p.add_argument("--strategy", choices=STRATEGIES, default="in-place",
                    help="in-place: one minor per step; canary: revision-based, up to two minors per step (default: in-place)")
+    p.add_argument("--env", metavar="NAME", help="the control plane to upgrade when the repo has several (`mesh-migrator inventory` names them; default: the oldest)")
     p.add_argument("--spire-to", metavar="VERSION", help="also plan SPIRE to this version (or `latest`), one minor per step, servers before agents")
     p.add_argument("--format", choices=["markdown", "json"], default="markdown")
     p.add_argument("--output", "-o", help="write the plan to a file instead of stdout")
@@ -1443,7 +1504,7 @@ def run(args) -> int:
     if result.stdin_text is not None:
         raise PlanError("plan needs files to edit; it cannot read a repository from stdin")
     print_problems(result)
-    plan = build_plan(result, args.to, strategy=args.strategy, from_=args.from_version, spire_to=args.spire_to)
+    plan = build_plan(result, args.to, strategy=args.strategy, from_=args.from_version, spire_to=args.spire_to, env=args.env)
     text = render_json(plan) if args.format == "json" else render_markdown(plan)
     code = 0 if plan.ok else 1
     for s in plan.steps:
