@@ -67,7 +67,7 @@ def print_problems(result, stream=None) -> None:
     """One line per unreadable or skipped file: `path:line: error: message`."""
     stream = stream or sys.stderr  # looked up per call: tests (and wrappers) replace sys.stderr
     for p in result.problems:
-        label = "skipped" if p.kind == "skipped" else "error"
+        label = p.kind if p.kind in ("skipped", "note") else "error"
         where = f"{p.path}:{p.line}" if p.line else p.path
         print(f"{where}: {label}: {p.message}", file=stream)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from migrator.discover import Candidate, discover
+from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import HELM_TEMPLATE, decode, load_text
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
@@ -93,7 +93,7 @@ def _alias_heavy(raw: bytes) -> bool:
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
     cand, max_bytes = args
     try:
-        raw = cand.abspath.read_bytes()
+        raw = read_regular(cand.abspath)
     except OSError as exc:
         reason = "symlink loop" if getattr(exc, "errno", None) == 40 else (exc.strerror or str(exc))
         return FileOutcome(cand.relpath, Inventory(), [Problem(cand.relpath, f"cannot read: {reason}")], False)
