@@ -132,6 +132,8 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def exit_code(result, fail_on: str) -> int:
+    if any(p.internal for p in result.problems):
+        return 3  # a bug met on one document or rule (isolate.py); everything else was reported
     if fail_on == "never":
         return 0
     threshold = severity_rank(fail_on)
@@ -190,6 +192,8 @@ def cmd_sds(args) -> int:
         print(json.dumps(doc, indent=2))
     else:
         _sds_text(tables)
+    if any(p.internal for p in result.problems):
+        return 3
     return 1 if any(not r.ok for _, _, rows in tables for r in rows) else 0
 
 

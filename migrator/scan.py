@@ -20,6 +20,8 @@ from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
 from migrator.model import Finding, Problem, ScanOptions
 from migrator import rules as rules_mod
+from migrator import shapes
+from migrator.isolate import collect_isolated
 
 #: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4)
 PREFILTER = re.compile(rb"istio|spiffe|spire|kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List)\b")
@@ -82,7 +84,9 @@ def process_text(path: str, raw: bytes, max_bytes: int) -> FileOutcome:
     if not may_matter(raw) and not _alias_heavy(raw):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
-    return FileOutcome(path, collect(path, text, loaded.documents), loaded.problems, True, len(loaded.documents))
+    documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
+    inventory, internal = collect_isolated(path, text, documents, collect)
+    return FileOutcome(path, inventory, loaded.problems + shape_problems + internal, True, len(loaded.documents))
 
 
 def _alias_heavy(raw: bytes) -> bool:
@@ -144,7 +148,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
         problems.extend(outcome.problems)
     views = build_views(inventory, options)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
-    findings = rules_mod.run(views, selected, options.severity_overrides)
+    findings = rules_mod.run(views, selected, options.severity_overrides, problems=problems)
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text)
