@@ -91,11 +91,63 @@ class _Defensive:
         self.state_generators, self.deep_construct = [], False
 
 
-class _PureLoader(_Defensive, yaml.SafeLoader):
-    """PyYAML's pure-Python reader: the fallback for valid YAML libyaml's scanner rejects."""
+class _GoCompatibleLoader(_Defensive, yaml.constructor.SafeConstructor):
+    """The fallback reader for valid YAML libyaml's scanner rejects: ruamel.yaml's parser, PyYAML's values.
+
+    libyaml refuses a `:` followed by `,[]{}` inside a flow plain scalar ("found unexpected ':'"),
+    so `addresses: [1.2.3.4, 001:db8::]` (an istio/istio ServiceEntry test file) is an error there.
+    Kubernetes' go-yaml ends a plain scalar only at `:` + blank or, in flow context, at `,?[]{}`
+    (kubernetes/kubernetes vendor/gopkg.in/yaml.v2/scannerc.go, yaml_parser_scan_plain_scalar), so it
+    reads the string `001:db8::`.  ruamel.yaml's scanner reads it the same way (PyYAML's pure scanner
+    does not: it makes a one-pair mapping of it).  ruamel composes the nodes with YAML 1.1 tag
+    resolution; they are converted to PyYAML nodes and built by the same safe constructor as the
+    libyaml path, so values (`yes`, `0755`, dates) are those Kubernetes sees.  Loader protocol:
+    check_node / get_node / construct_document / dispose, as _iter_nodes uses it.
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        from ruamel.yaml import YAML
+
+        reader = YAML(typ="safe", pure=True)
+        reader.version = (1, 1)
+        memo: dict = {}
+        self._nodes = [_pyyaml_node(n, memo) for n in reader.compose_all(text)]
+        self._nodes.reverse()
+
+    def check_node(self) -> bool:
+        return bool(self._nodes)
+
+    def get_node(self):
+        return self._nodes.pop()
+
+    def dispose(self) -> None:
+        self._nodes = []
 
 
-_PureLoader.add_constructor(None, _construct_tagged)
+_GoCompatibleLoader.add_constructor(None, _construct_tagged)
+
+
+def _pyyaml_node(node, memo: dict) -> yaml.Node:
+    """A ruamel node graph as PyYAML nodes (aliases stay shared; marks keep line and column)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    start = yaml.Mark("", node.start_mark.index, node.start_mark.line, node.start_mark.column, None, None)
+    end = yaml.Mark("", node.end_mark.index, node.end_mark.line, node.end_mark.column, None, None)
+    tag = str(getattr(node.tag, "value", node.tag))
+    if node.id == "scalar":
+        out: yaml.Node = yaml.ScalarNode(tag, node.value, start, end, style=node.style)
+        memo[id(node)] = out
+        return out
+    if node.id == "sequence":
+        out = yaml.SequenceNode(tag, [], start, end, flow_style=node.flow_style)
+        memo[id(node)] = out
+        out.value = [_pyyaml_node(v, memo) for v in node.value]
+        return out
+    out = yaml.MappingNode(tag, [], start, end, flow_style=node.flow_style)
+    memo[id(node)] = out
+    out.value = [(_pyyaml_node(k, memo), _pyyaml_node(v, memo)) for k, v in node.value]
+    return out
 
 
 class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
@@ -127,7 +179,7 @@ _Loader.add_constructor(None, _construct_tagged)
 
 #: files up to this size that libyaml rejects are re-read with the pure-Python parser (10x slower)
 PURE_FALLBACK_MAX = 2 * 1024 * 1024
-LIBYAML, PURE = "libyaml", "PyYAML pure-Python parser"
+LIBYAML, PURE = "libyaml", "ruamel.yaml parser"
 
 BOM = "\ufeff"
 #: expanded node count above which a document is treated as an alias bomb
@@ -295,20 +347,24 @@ def _read_documents(path: str, body: str, loader_cls, result: LoadedFile) -> Exc
 
 
 def _pure_fallback(path: str, body: str, result: LoadedFile, error: Exception) -> Exception | None:
-    """libyaml rejects some valid YAML (`[1.2.3.4, 001:db8::]`); PyYAML's pure reader and Kubernetes accept it.
+    """libyaml rejects some valid YAML (`[1.2.3.4, 001:db8::]`) that Kubernetes accepts (_GoCompatibleLoader).
 
-    The whole file is re-read with the pure-Python parser; if it accepts the file its documents
+    The whole file is re-read with the fallback parser; if it accepts the file its documents
     replace libyaml's partial read and a note says which parser read it.  If it also rejects the
     file, libyaml's error (the one users know) is reported.
     """
     retry = LoadedFile(path, text=result.text, parser=PURE)
-    if _read_documents(path, body, _PureLoader, retry) is not None:
+    try:
+        failed = _read_documents(path, body, _GoCompatibleLoader, retry)
+    except Exception:  # noqa: BLE001 - ruamel raises its own error types; libyaml's error is the one to report
+        return error
+    if failed is not None:
         return error
     mark = getattr(error, "problem_mark", None)
     where = f" at line {mark.line + 1}" if mark else ""
     problem = " ".join(str(getattr(error, "problem", "") or "").split())
     result.documents[:] = retry.documents
-    result.problems[:] = retry.problems + [Problem(path, f"read with the {PURE}: libyaml rejected it{where} ({problem}), the YAML spec and Kubernetes accept it", kind="note")]
+    result.problems[:] = retry.problems + [Problem(path, f"read with the {PURE} (YAML 1.1 values): libyaml rejected it{where} ({problem}); Kubernetes' go-yaml accepts it", kind="note")]
     result.parser = PURE
     return None
 
