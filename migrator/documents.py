@@ -318,7 +318,7 @@ def _load_text(path: str, text: str) -> LoadedFile:
         result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
         result.documents.clear()
         return result
-    if error is not None and isinstance(error, yaml.MarkedYAMLError) and len(body) <= PURE_FALLBACK_MAX:
+    if error is not None and _libyaml_only(error) and len(body) <= PURE_FALLBACK_MAX:
         error = _pure_fallback(path, body, result, error)
     if error is not None:
         result.problems.append(error_problem(path, error))
@@ -344,6 +344,15 @@ def _read_documents(path: str, body: str, loader_cls, result: LoadedFile) -> Exc
     except (yaml.YAMLError, RecursionError) as exc:
         return exc
     return None
+
+
+def _libyaml_only(error: Exception) -> bool:
+    """Is this a rejection peculiar to libyaml (so another reader may accept the file)?
+
+    Only libyaml's "found unexpected ':'" in a flow plain scalar qualifies; retrying every syntax
+    error with a slower parser would cost time on files nobody can read.
+    """
+    return isinstance(error, yaml.scanner.ScannerError) and "found unexpected ':'" in str(error.problem or "")
 
 
 def _pure_fallback(path: str, body: str, result: LoadedFile, error: Exception) -> Exception | None:
