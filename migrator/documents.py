@@ -177,6 +177,11 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
 
 _Loader.add_constructor(None, _construct_tagged)
 
+
+def tagged_loader() -> type:
+    """The libyaml safe loader that reads unknown tags as `Tagged` (for readers outside this module)."""
+    return _Loader
+
 #: files up to this size that libyaml rejects are re-read with the pure-Python parser (10x slower)
 PURE_FALLBACK_MAX = 2 * 1024 * 1024
 LIBYAML, PURE = "libyaml", "ruamel.yaml parser"
