@@ -152,3 +152,20 @@ def test_deleting_a_key_keeps_comments_that_are_not_its_own():
     out = edit(text, DeleteKey(0, (), "apiVersion"), DeleteKey(0, ("spec",), "sni"))
     assert out == "# header of the resource\nspec:\n  trafficPolicy:\n    tls: {}\n  # end of trafficPolicy\n  host: a\n\n  # about port\n  port: 1\n"
     assert edit(text, DeleteKey(0, ("spec",), "port")).endswith("  host: a\n\n")
+
+
+def test_fix_edits_a_destination_rule_that_uses_a_merge_key(tmp_path, run_cli, scan_json):
+    """Scan sees the merged `mode: SIMPLE` (MM101); fix adds an explicit key next to the `<<` and the gate agrees."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SEED, repo)
+    merged = repo / "apps/payments/destinationrule-merged.yaml"
+    merged.write_text("apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata:\n  name: merged\n"
+                      "  namespace: payments\nspec:\n  host: api.merged.example.com\n  trafficPolicy:\n    tls:\n"
+                      "      <<: {mode: SIMPLE, sni: api.merged.example.com}\n")
+    _code, report, _err = scan_json(str(repo))
+    assert ("MM101", "DestinationRule/payments/merged") in {(f["rule"], f["resource"]) for f in report["findings"]}
+    code, _out, err = run_cli("fix", str(repo), "--strategy", "skip-verify", "--write")
+    assert code == 0, err
+    assert merged.read_text().endswith("      <<: {mode: SIMPLE, sni: api.merged.example.com}\n      insecureSkipVerify: true\n")
+    _code, report, _err = scan_json(str(repo))
+    assert not [f for f in report["findings"] if f["rule"] == "MM101"]

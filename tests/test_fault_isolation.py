@@ -288,3 +288,22 @@ def test_inventory_crash_is_isolated_to_its_document(repo, scan_json, monkeypatc
     assert [ln for ln in err.splitlines() if ln.startswith("odd.yaml")] == [
         f"odd.yaml:{NEIGHBOUR_LINES + 1}: error: internal error while reading ConfigMap payments/odd: RuntimeError: unforeseen "
         "(a bug: re-run with --debug for a traceback); the rest of the repository was scanned"]
+
+
+def test_debug_prints_the_traceback_of_an_isolated_error(repo, run_cli, monkeypatch):
+    from migrator import inventory
+
+    monkeypatch.delenv("MESH_MIGRATOR_DEBUG", raising=False)  # restored (removed) after the test
+    real = inventory.Collector.add
+
+    def add(self, doc):
+        if doc.name == "odd":
+            raise RuntimeError("unforeseen")
+        return real(self, doc)
+
+    monkeypatch.setattr(inventory.Collector, "add", add)
+    (repo / "odd.yaml").write_text(NEIGHBOUR + _configmap("a: b"))
+    code, out, err = run_cli("--debug", "scan", str(repo), "--format", "json")
+    assert code == 3
+    assert "Traceback (most recent call last)" in err and "RuntimeError: unforeseen" in err
+    assert '"MM101"' in out
