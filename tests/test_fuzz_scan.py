@@ -149,3 +149,21 @@ def test_any_text_is_data_never_an_exception(text):
     assert not [p for p in outcome.problems if p.internal], outcome.problems
     for p in outcome.problems:
         assert p.path == "fuzz.yaml" and "\n" not in p.message
+
+
+def test_mutants_of_every_fixture_kind_are_never_fatal(tmp_path, run_cli):
+    """Pins, workloads, IstioOperator, Argo CD, Flux, Helm values too: findings may change, the run may not fail."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SEED_REPO, repo)
+    sources = [(str(p.relative_to(FIXTURES)), p.read_bytes()) for p in sorted(FIXTURES.rglob("*.y*ml")) if "templates" not in p.parts]
+    rng = random.Random(1129)
+    for n in range(300):
+        src_name, src = rng.choice(sources)
+        how, data = _mutate(rng, src)
+        (repo / MUTANT_NAME).write_bytes(data)
+        code, out, err = run_cli("scan", str(repo), "--format", "json")
+        where = f"mutant {n} of {src_name}: {how}"
+        assert code in (0, 1), f"{where}: exit {code}: {err[-500:]}"
+        assert "Traceback" not in err and "internal error" not in err, f"{where}: {err[-500:]}"
+        report = json.loads(out)
+        assert any(f["rule"] == "MM101" and f["resource"] == "DestinationRule/payments/stripe-tls" for f in report["findings"]), where
