@@ -4,6 +4,11 @@ Parsing uses libyaml through PyYAML's CSafeLoader: it is the YAML 1.1 reader Kub
 decoders agree with for booleans and octals, and it keeps character-exact marks on every node so
 findings can name a line.  A file that cannot be read is returned as a ``Problem``, never raised:
 the scan goes on with the rest of the repository.
+
+The unit of failure is the document: a value that cannot be built (`2024-02-30`, `!!int abc`) is
+a problem for its document only, and unknown tags (`!vault`, `!Ref`) are carried as `Tagged`
+data.  Valid YAML libyaml rejects (`[1.2.3.4, 001:db8::]`) is re-read with a go-yaml-compatible
+scanner (_GoCompatibleLoader) and a note says so.
 """
 
 from __future__ import annotations
@@ -182,9 +187,10 @@ def tagged_loader() -> type:
     """The libyaml safe loader that reads unknown tags as `Tagged` (for readers outside this module)."""
     return _Loader
 
-#: files up to this size that libyaml rejects are re-read with the pure-Python parser (10x slower)
-PURE_FALLBACK_MAX = 2 * 1024 * 1024
-LIBYAML, PURE = "libyaml", "ruamel.yaml parser"
+
+#: files up to this size that libyaml rejects are re-read with ruamel's pure-Python parser (~10x slower)
+FALLBACK_MAX = 2 * 1024 * 1024
+LIBYAML, FALLBACK = "libyaml", "ruamel.yaml parser"
 
 BOM = "\ufeff"
 #: expanded node count above which a document is treated as an alias bomb
@@ -279,7 +285,7 @@ class LoadedFile:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     text: str = ""
-    parser: str = LIBYAML  # which parser read it (PURE when libyaml rejected valid YAML)
+    parser: str = LIBYAML  # which parser read it (FALLBACK when libyaml rejected valid YAML)
 
 
 def decode(path: str, raw: bytes, max_bytes: int) -> tuple[str | None, Problem | None]:
@@ -323,8 +329,8 @@ def _load_text(path: str, text: str) -> LoadedFile:
         result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
         result.documents.clear()
         return result
-    if error is not None and _libyaml_only(error) and len(body) <= PURE_FALLBACK_MAX:
-        error = _pure_fallback(path, body, result, error)
+    if error is not None and _libyaml_only(error) and len(body) <= FALLBACK_MAX:
+        error = _fallback_read(path, body, result, error)
     if error is not None:
         result.problems.append(error_problem(path, error))
     return result
@@ -360,14 +366,14 @@ def _libyaml_only(error: Exception) -> bool:
     return isinstance(error, yaml.scanner.ScannerError) and "found unexpected ':'" in str(error.problem or "")
 
 
-def _pure_fallback(path: str, body: str, result: LoadedFile, error: Exception) -> Exception | None:
+def _fallback_read(path: str, body: str, result: LoadedFile, error: Exception) -> Exception | None:
     """libyaml rejects some valid YAML (`[1.2.3.4, 001:db8::]`) that Kubernetes accepts (_GoCompatibleLoader).
 
     The whole file is re-read with the fallback parser; if it accepts the file its documents
     replace libyaml's partial read and a note says which parser read it.  If it also rejects the
     file, libyaml's error (the one users know) is reported.
     """
-    retry = LoadedFile(path, text=result.text, parser=PURE)
+    retry = LoadedFile(path, text=result.text, parser=FALLBACK)
     try:
         failed = _read_documents(path, body, _GoCompatibleLoader, retry)
     except Exception:  # noqa: BLE001 - ruamel raises its own error types; libyaml's error is the one to report
@@ -378,8 +384,8 @@ def _pure_fallback(path: str, body: str, result: LoadedFile, error: Exception) -
     where = f" at line {mark.line + 1}" if mark else ""
     problem = " ".join(str(getattr(error, "problem", "") or "").split())
     result.documents[:] = retry.documents
-    result.problems[:] = retry.problems + [Problem(path, f"read with the {PURE} (YAML 1.1 values): libyaml rejected it{where} ({problem}); Kubernetes' go-yaml accepts it", kind="note")]
-    result.parser = PURE
+    result.problems[:] = retry.problems + [Problem(path, f"read with the {FALLBACK} (YAML 1.1 values): libyaml rejected it{where} ({problem}); Kubernetes' go-yaml accepts it", kind="note")]
+    result.parser = FALLBACK
     return None
 
 

@@ -192,12 +192,12 @@ def test_libyaml_rejected_file_is_read_by_the_pure_parser(repo, scan_json):
 
 
 def test_pure_parser_values_are_the_libyaml_values():
-    from migrator.documents import PURE, load_text
+    from migrator.documents import FALLBACK, load_text
 
     text = ("kind: ServiceEntry\nspec:\n  addresses: [1.2.3.4, 001:db8::]\n  port: 0755\n  on: yes\n"
             "  at: 2024-01-02\n  ref: &r {a: 1}\n  again: *r\n---\nkind: Second\n")
     loaded = load_text("se.yaml", text)
-    assert loaded.parser == PURE
+    assert loaded.parser == FALLBACK
     assert [d.data for d in loaded.documents] == [
         {"kind": "ServiceEntry", "spec": {"addresses": ["1.2.3.4", "001:db8::"], "port": 493, True: True,
                                           "at": datetime.date(2024, 1, 2), "ref": {"a": 1}, "again": {"a": 1}}},
@@ -206,7 +206,7 @@ def test_pure_parser_values_are_the_libyaml_values():
     assert loaded.documents[1].line_of(("kind",)) == 10
     # the same values libyaml gives once the offending scalar is quoted
     quoted = load_text("q.yaml", text.replace("001:db8::", "'001:db8::'"))
-    assert quoted.parser != PURE and [d.data for d in quoted.documents] == [d.data for d in loaded.documents]
+    assert quoted.parser != FALLBACK and [d.data for d in quoted.documents] == [d.data for d in loaded.documents]
 
 
 def test_really_invalid_yaml_still_reports_libyaml_error():
