@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "debug", False):
+        import os
+
+        os.environ["MESH_MIGRATOR_DEBUG"] = "1"  # isolate.py prints tracebacks of isolated errors (workers inherit it)
     from migrator import commands
     from migrator.config import ConfigError
     from migrator.discover import UsageError

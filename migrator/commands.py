@@ -69,7 +69,7 @@ def print_problems(result, stream=None) -> None:
     """One line per unreadable or skipped file: `path:line: error: message`."""
     stream = stream or sys.stderr  # looked up per call: tests (and wrappers) replace sys.stderr
     for p in result.problems:
-        label = "skipped" if p.kind == "skipped" else "error"
+        label = p.kind if p.kind in ("skipped", "note") else "error"
         where = f"{p.path}:{p.line}" if p.line else p.path
         print(f"{where}: {label}: {p.message}", file=stream)
 
@@ -134,6 +134,8 @@ def _emit(text: str, output: str | None) -> None:
 
 
 def exit_code(result, fail_on: str) -> int:
+    if any(p.internal for p in result.problems):
+        return 3  # a bug met on one document or rule (isolate.py); everything else was reported
     if fail_on == "never":
         return 0
     threshold = severity_rank(fail_on)
@@ -191,6 +193,8 @@ def cmd_sds(args) -> int:
         print(json.dumps(doc, indent=2))
     else:
         _sds_text(tables)
+    if any(p.internal for p in result.problems):
+        return 3
     return 1 if any(not r.ok for _, _, rows in tables for r in rows) else 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,10 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
                 if problem:
                     problems.append(problem)
                     continue
+            problem = _check_regular(f, rel)
+            if problem:
+                problems.append(problem)
+                continue
             candidates.append(Candidate(f, rel))
     candidates.sort(key=lambda c: c.relpath)
     return root, candidates, problems
@@ -104,6 +109,42 @@ def _check_link(f: Path, root: Path, rel: str) -> Problem | None:
     except ValueError:
         return Problem(rel, f"symlink points outside the scanned root ({target}); not followed", kind="skipped")
     return None
+
+
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_regular(f: Path, rel: str) -> Problem | None:
+    """Only regular files are read: opening a FIFO blocks until a writer appears, a device may never end."""
+    try:
+        mode = f.stat().st_mode
+    except OSError:
+        return None  # reading it reports the reason
+    if stat.S_ISREG(mode):
+        return None
+    what = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a regular file")
+    return Problem(rel, f"{what}, not a regular file; not opened", kind="skipped")
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of a regular file, refusing anything else without blocking on it.
+
+    Discovery already skips special files; this closes the gap between that check and the read
+    (a file replaced by a FIFO in between): the open is non-blocking and the type is checked on
+    the open descriptor.  Raises OSError (ESPIPE-like message) for a non-regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not a regular file; not opened")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def _walk_dir(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:

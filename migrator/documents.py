@@ -4,6 +4,11 @@ Parsing uses libyaml through PyYAML's CSafeLoader: it is the YAML 1.1 reader Kub
 decoders agree with for booleans and octals, and it keeps character-exact marks on every node so
 findings can name a line.  A file that cannot be read is returned as a ``Problem``, never raised:
 the scan goes on with the rest of the repository.
+
+The unit of failure is the document: a value that cannot be built (`2024-02-30`, `!!int abc`) is
+a problem for its document only, and unknown tags (`!vault`, `!Ref`) are carried as `Tagged`
+data.  Valid YAML libyaml rejects (`[1.2.3.4, 001:db8::]`) is re-read with a go-yaml-compatible
+scanner (_GoCompatibleLoader) and a note says so.
 """
 
 from __future__ import annotations
@@ -27,7 +32,130 @@ _RESOLVED: dict[tuple, str] = {}
 _RESOLVED_MAX = 4096
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+@dataclass(frozen=True)
+class Tagged:
+    """A value under a tag this tool does not know (`!vault …`, `!reference […]`, `!Ref x`).
+
+    GitOps repos carry tags that a later tool resolves (vault injectors, GitLab CI, CloudFormation);
+    they are data to carry, not errors.  The value is what the node holds without the tag (a
+    string, list or dict); rules never interpret it.
+    """
+
+    tag: str
+    value: Any
+
+    def __str__(self) -> str:
+        return f"{self.tag} {self.value}"
+
+
+class BadValue(Exception):
+    """A scalar that cannot be constructed (`2024-02-30`, `!!int abc`, a 5,000-digit integer)."""
+
+    def __init__(self, node: yaml.Node, reason: str):
+        super().__init__(reason)
+        self.node, self.reason = node, reason
+
+
+_CONSTRUCT_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, IndexError)
+
+
+def _bad_value(node: yaml.Node, exc: Exception) -> BadValue:
+    """One line saying which value could not be read as what, and why."""
+    text = str(getattr(node, "value", "")) if isinstance(node, yaml.ScalarNode) else ""
+    shown = text if len(text) <= 40 else f"{text[:20]}…({len(text):,} characters)"
+    tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
+    reason = " ".join(str(exc).split(";")[0].split()) if isinstance(exc, (ValueError, OverflowError)) else ""
+    if not isinstance(node, yaml.ScalarNode):
+        return BadValue(node, f"a {tag} value cannot be read" + (f" ({reason})" if reason else ""))
+    return BadValue(node, f"{shown!r} is not a valid {tag}" + (f" ({reason})" if reason else ""))
+
+
+def _construct_tagged(loader, node: yaml.Node) -> Tagged:
+    """Constructor for every tag the safe loader does not know: keep tag and plain value."""
+    if isinstance(node, yaml.ScalarNode):
+        return Tagged(node.tag, node.value)
+    if isinstance(node, yaml.SequenceNode):
+        return Tagged(node.tag, loader.construct_sequence(node, deep=True))
+    return Tagged(node.tag, loader.construct_mapping(node, deep=True))
+
+
+class _Defensive:
+    """Mixin: a value that cannot be constructed raises BadValue naming its node, never a bare ValueError."""
+
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep=deep)
+        except (BadValue, yaml.YAMLError, RecursionError):
+            raise
+        except _CONSTRUCT_ERRORS as exc:
+            raise _bad_value(node, exc) from None
+
+    def reset_construction(self) -> None:
+        """Forget a failed document's half-built state, so the next document starts clean."""
+        self.constructed_objects, self.recursive_objects = {}, {}
+        self.state_generators, self.deep_construct = [], False
+
+
+class _GoCompatibleLoader(_Defensive, yaml.constructor.SafeConstructor):
+    """The fallback reader for valid YAML libyaml's scanner rejects: ruamel.yaml's parser, PyYAML's values.
+
+    libyaml refuses a `:` followed by `,[]{}` inside a flow plain scalar ("found unexpected ':'"),
+    so `addresses: [1.2.3.4, 001:db8::]` (an istio/istio ServiceEntry test file) is an error there.
+    Kubernetes' go-yaml ends a plain scalar only at `:` + blank or, in flow context, at `,?[]{}`
+    (kubernetes/kubernetes vendor/gopkg.in/yaml.v2/scannerc.go, yaml_parser_scan_plain_scalar), so it
+    reads the string `001:db8::`.  ruamel.yaml's scanner reads it the same way (PyYAML's pure scanner
+    does not: it makes a one-pair mapping of it).  ruamel composes the nodes with YAML 1.1 tag
+    resolution; they are converted to PyYAML nodes and built by the same safe constructor as the
+    libyaml path, so values (`yes`, `0755`, dates) are those Kubernetes sees.  Loader protocol:
+    check_node / get_node / construct_document / dispose, as _iter_nodes uses it.
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        from ruamel.yaml import YAML
+
+        reader = YAML(typ="safe", pure=True)
+        reader.version = (1, 1)
+        memo: dict = {}
+        self._nodes = [_pyyaml_node(n, memo) for n in reader.compose_all(text)]
+        self._nodes.reverse()
+
+    def check_node(self) -> bool:
+        return bool(self._nodes)
+
+    def get_node(self):
+        return self._nodes.pop()
+
+    def dispose(self) -> None:
+        self._nodes = []
+
+
+_GoCompatibleLoader.add_constructor(None, _construct_tagged)
+
+
+def _pyyaml_node(node, memo: dict) -> yaml.Node:
+    """A ruamel node graph as PyYAML nodes (aliases stay shared; marks keep line and column)."""
+    if id(node) in memo:
+        return memo[id(node)]
+    start = yaml.Mark("", node.start_mark.index, node.start_mark.line, node.start_mark.column, None, None)
+    end = yaml.Mark("", node.end_mark.index, node.end_mark.line, node.end_mark.column, None, None)
+    tag = str(getattr(node.tag, "value", node.tag))
+    if node.id == "scalar":
+        out: yaml.Node = yaml.ScalarNode(tag, node.value, start, end, style=node.style)
+        memo[id(node)] = out
+        return out
+    if node.id == "sequence":
+        out = yaml.SequenceNode(tag, [], start, end, flow_style=node.flow_style)
+        memo[id(node)] = out
+        out.value = [_pyyaml_node(v, memo) for v in node.value]
+        return out
+    out = yaml.MappingNode(tag, [], start, end, flow_style=node.flow_style)
+    memo[id(node)] = out
+    out.value = [(_pyyaml_node(k, memo), _pyyaml_node(v, memo)) for k, v in node.value]
+    return out
+
+
+class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
     """The safe loader with a memo on implicit tag resolution.
 
     libyaml's composer calls the Python resolver once per scalar (keys included), and the resolver
@@ -50,6 +178,19 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
                         _RESOLVED[key] = tag
                 return tag
         return super().resolve(kind, value, implicit)
+
+
+_Loader.add_constructor(None, _construct_tagged)
+
+
+def tagged_loader() -> type:
+    """The libyaml safe loader that reads unknown tags as `Tagged` (for readers outside this module)."""
+    return _Loader
+
+
+#: files up to this size that libyaml rejects are re-read with ruamel's pure-Python parser (~10x slower)
+FALLBACK_MAX = 2 * 1024 * 1024
+LIBYAML, FALLBACK = "libyaml", "ruamel.yaml parser"
 
 BOM = "\ufeff"
 #: expanded node count above which a document is treated as an alias bomb
@@ -144,6 +285,7 @@ class LoadedFile:
     documents: list[Document] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     text: str = ""
+    parser: str = LIBYAML  # which parser read it (FALLBACK when libyaml rejected valid YAML)
 
 
 def decode(path: str, raw: bytes, max_bytes: int) -> tuple[str | None, Problem | None]:
@@ -182,9 +324,27 @@ def _load_text(path: str, text: str) -> LoadedFile:
     if in_templates_dir and "{{" in body:
         result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
         return result
+    error = _read_documents(path, body, _Loader, result)
+    if error is not None and "{{" in body:
+        result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
+        result.documents.clear()
+        return result
+    if error is not None and _libyaml_only(error) and len(body) <= FALLBACK_MAX:
+        error = _fallback_read(path, body, result, error)
+    if error is not None:
+        result.problems.append(error_problem(path, error))
+    return result
+
+
+def _read_documents(path: str, body: str, loader_cls, result: LoadedFile) -> Exception | None:
+    """Append every readable document (and per-document problems); return what stopped the file, if anything."""
     try:
-        for index, (node, data, too_big, dups) in enumerate(_iter_nodes(body)):
+        for index, (node, data, too_big, dups, bad) in enumerate(_iter_nodes(body, loader_cls)):
             if node is None:
+                continue
+            if bad is not None:
+                line, why = bad
+                result.problems.append(Problem(path, f"{why}; document {index + 1} not scanned", line=line))
                 continue
             if too_big:
                 result.problems.append(Problem(path, f"document {index + 1} expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases (alias bomb?); not scanned", line=node.start_mark.line + 1))
@@ -192,40 +352,87 @@ def _load_text(path: str, text: str) -> LoadedFile:
             for line, message in dups:
                 result.problems.append(Problem(path, message, line=line))
             result.documents.extend(_expand_list(path, index, node, data))
-    except yaml.MarkedYAMLError as exc:
-        if "{{" in body:
-            result.problems.append(Problem(path, HELM_TEMPLATE, kind="skipped"))
-            result.documents.clear()
-            return result
+    except (yaml.YAMLError, RecursionError) as exc:
+        return exc
+    return None
+
+
+def _libyaml_only(error: Exception) -> bool:
+    """Is this a rejection peculiar to libyaml (so another reader may accept the file)?
+
+    Only libyaml's "found unexpected ':'" in a flow plain scalar qualifies; retrying every syntax
+    error with a slower parser would cost time on files nobody can read.
+    """
+    return isinstance(error, yaml.scanner.ScannerError) and "found unexpected ':'" in str(error.problem or "")
+
+
+def _fallback_read(path: str, body: str, result: LoadedFile, error: Exception) -> Exception | None:
+    """libyaml rejects some valid YAML (`[1.2.3.4, 001:db8::]`) that Kubernetes accepts (_GoCompatibleLoader).
+
+    The whole file is re-read with the fallback parser; if it accepts the file its documents
+    replace libyaml's partial read and a note says which parser read it.  If it also rejects the
+    file, libyaml's error (the one users know) is reported.
+    """
+    retry = LoadedFile(path, text=result.text, parser=FALLBACK)
+    try:
+        failed = _read_documents(path, body, _GoCompatibleLoader, retry)
+    except Exception:  # noqa: BLE001 - ruamel raises its own error types; libyaml's error is the one to report
+        return error
+    if failed is not None:
+        return error
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    problem = " ".join(str(getattr(error, "problem", "") or "").split())
+    result.documents[:] = retry.documents
+    result.problems[:] = retry.problems + [Problem(path, f"read with the {FALLBACK} (YAML 1.1 values): libyaml rejected it{where} ({problem}); Kubernetes' go-yaml accepts it", kind="note")]
+    result.parser = FALLBACK
+    return None
+
+
+def error_problem(path: str, exc: Exception) -> Problem:
+    """The one-line problem for what stopped reading a file."""
+    if isinstance(exc, RecursionError):
+        return Problem(path, "YAML nesting too deep to read; not scanned")
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         msg = " ".join(str(exc.problem or exc.context or "YAML syntax error").split())
-        result.problems.append(Problem(path, f"YAML syntax error: {msg}", line=line))
-    except yaml.YAMLError as exc:
-        result.problems.append(Problem(path, f"YAML error: {' '.join(str(exc).split())}"))
-    except RecursionError:
-        result.problems.append(Problem(path, "YAML nesting too deep to read; not scanned"))
-    return result
+        return Problem(path, f"YAML syntax error: {msg}", line=line)
+    return Problem(path, f"YAML error: {' '.join(str(exc).split())}")
 
 
-def _iter_nodes(text: str) -> Iterator[tuple[yaml.Node | None, Any, bool, list]]:
-    """Yield (node, data, too_big, duplicate keys) per document: one parse gives marks and values."""
-    loader = _Loader(text)
+def _iter_nodes(text: str, loader_cls=_Loader) -> Iterator[tuple[yaml.Node | None, Any, bool, list, tuple | None]]:
+    """Yield (node, data, too_big, duplicate keys, bad value) per document: one parse gives marks and values.
+
+    A value that cannot be constructed (`rotated: 2024-02-30`, `!!int abc`) spoils only its own
+    document: it is yielded as `bad` = (line, reason) and the next document is read normally.
+    """
+    loader = loader_cls(text)
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is None:
-                yield None, None, False, []
+                yield None, None, False, [], None
                 continue
             try:
-                data, too_big, dups = _build(loader, node)
-            except _Unsupported:  # merge keys, explicit tags, recursive aliases: PyYAML's own constructor
-                too_big, dups = inspect_node(node)
-                data = None if too_big else loader.construct_document(node)
-            if too_big:
-                yield node, None, True, []  # never construct an alias bomb
+                try:
+                    data, too_big, dups = _build(loader, node)
+                except _Unsupported:  # merge keys, explicit tags, recursive aliases: PyYAML's own constructor
+                    too_big, dups = inspect_node(node)
+                    data = None if too_big else loader.construct_document(node)
+            except BadValue as exc:
+                loader.reset_construction()
+                yield node, None, False, [], (exc.node.start_mark.line + 1, exc.reason)
                 continue
-            yield node, data, False, dups
+            except yaml.constructor.ConstructorError as exc:  # unhashable keys, bad !!binary …: this document only
+                loader.reset_construction()
+                mark = exc.problem_mark or exc.context_mark or node.start_mark
+                yield node, None, False, [], (mark.line + 1, " ".join(str(exc.problem or exc.context).split()))
+                continue
+            if too_big:
+                yield node, None, True, [], None  # never construct an alias bomb
+                continue
+            yield node, data, False, dups, None
     finally:
         loader.dispose()
 
@@ -280,7 +487,10 @@ def _build(loader, root: yaml.Node) -> tuple[Any, bool, list[tuple[int, str]]]:
             if tag == _STR_TAG:
                 value = n.value
             elif tag in _SCALAR_TAGS:
-                value = ctors[tag](loader, n)
+                try:
+                    value = ctors[tag](loader, n)
+                except _CONSTRUCT_ERRORS as exc:
+                    raise _bad_value(n, exc) from None
             else:
                 raise _Unsupported
             built[key] = value

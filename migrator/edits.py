@@ -467,6 +467,42 @@ class _Source:
         ls = self.line_start(i)
         return i - ls - (self.offset if ls == 0 else 0)
 
+    def _comment_col(self, start: int) -> int | None:
+        """Column of the `#` when the line starting at `start` holds only a comment, else None."""
+        line = self.text[start: self.line_end(start)]
+        body = line.lstrip(" \t")
+        return len(line) - len(body) if body.startswith("#") else None
+
+    def trailing_comments(self, end: int, col: int) -> int:
+        """End of the comment lines right after `end`'s line that are indented at least `col`.
+
+        They belong to the block that ends there (`# end of trafficPolicy` under its block), so a
+        key inserted into that block goes below them.  A blank line, content, or a comment indented
+        less (it belongs to an outer level) ends the run.  Returns `end` when there are none.
+        """
+        pos = self.next_line_start(end)
+        while pos < len(self.text):
+            c = self._comment_col(pos)
+            if c is None or c < col:
+                break
+            end = self.line_end(pos)
+            pos = self.next_line_start(end)
+        return end
+
+    def leading_comments(self, start: int, col: int, floor: int) -> int:
+        """Start of the comment lines right above `start`'s line, indented exactly `col`, not above `floor`.
+
+        They describe the key on that line, so they go when it is deleted.  Returns the line start
+        of `start` when there are none.
+        """
+        top = self.line_start(start)
+        while top > floor:
+            prev = self.line_start(top - 1)
+            if prev < floor or self._comment_col(prev) != col:
+                break
+            top = prev
+        return top
+
     # ---- documents
 
     def doc(self, index: int) -> _Doc:
@@ -654,7 +690,8 @@ def _check_document(doc: _Doc) -> None:
     """Refuse documents whose meaning depends on the reader, or that cannot be handled safely.
 
     Duplicate keys: libyaml silently keeps the last, ruamel refuses, Go decoders differ
-    (yaml-editing.md §1 pitfall 12).  A `<<` merge makes keys appear that are not in the text.
+    (yaml-editing.md §1 pitfall 12).  (A `<<` merge makes keys appear that are not in the text;
+    that is checked per edited path, not per document.)
     An alias bomb ("billion laughs") would make every comparison of the document's value explode;
     Kubernetes' decoder rejects those too.
     """
@@ -668,8 +705,8 @@ def _check_document(doc: _Doc) -> None:
             continue
         seen: dict = {}
         for k, _v in node.items:
-            if isinstance(k, _Node) and k.kind == "scalar" and k.tag == _MERGE_TAG:
-                raise EditError("document uses a `<<` merge key; its keys are not all in the text, so it is not edited", k.line + 1)
+            if _is_merge_key(k):
+                continue  # judged per edited path (_check_not_merged): only keys the merge supplies are refused
             if not (isinstance(k, _Node) and k.kind == "scalar"):
                 if isinstance(k, _Node):
                     raise EditError(_COMPLEX_KEY, k.line + 1)
@@ -701,9 +738,49 @@ class _Slot:
 
 def _find_key(mapping: _Node, key) -> tuple | None:
     for k, v in mapping.items:
-        if isinstance(k, _Node) and k.kind == "scalar" and _strict_eq(_value11(k), key):
+        if isinstance(k, _Node) and k.kind == "scalar" and not _is_merge_key(k) and _strict_eq(_value11(k), key):
             return k, v
     return None
+
+
+def _is_merge_key(k) -> bool:
+    return isinstance(k, _Node) and k.kind == "scalar" and k.tag == _MERGE_TAG
+
+
+def _merged_key_line(mapping: _Node, key) -> int | None:
+    """Line of the `<<` that supplies `key` to this mapping (not written in it), or None.
+
+    Merge sources are an alias or a list of aliases/mappings; their own merges count too
+    (YAML 1.1 merge type, https://yaml.org/type/merge.html).  Explicit keys of the mapping
+    override merged ones, so only a key the mapping does not write itself can come from a merge.
+    """
+    seen: set[int] = set()
+
+    def supplies(node) -> bool:
+        node = _target(node)
+        if id(node) in seen or not isinstance(node, _Node):
+            return False
+        seen.add(id(node))
+        if node.kind == "seq":
+            return any(supplies(item) for item in node.items)
+        if node.kind != "map":
+            return False
+        if _find_key(node, key) is not None:
+            return True
+        return any(supplies(v) for k, v in node.items if _is_merge_key(k))
+
+    for k, v in mapping.items:
+        if _is_merge_key(k) and supplies(v):
+            return k.line + 1
+    return None
+
+
+def _check_not_merged(mapping: _Node, key, path) -> None:
+    """Refuse to write or delete a key whose value comes from a `<<` merge: the text does not hold it."""
+    line = _merged_key_line(mapping, key)
+    if line is not None:
+        raise EditError(f"{_fmt_path(tuple(path) + (key,))} comes from the `<<` merge on line {line}; "
+                        "the text does not hold it here, so it is not edited", line)
 
 
 def _fmt_path(path) -> str:
@@ -728,6 +805,7 @@ def _locate(src: _Source, doc_index: int, path: Sequence) -> tuple[list[_Slot], 
         if node.kind == "map":
             found = _find_key(node, step)
             if found is None:
+                _check_not_merged(node, step, path[:i])
                 return chain, i
             chain.append(_Slot(found[1], node, found[0], doc, tuple(path[: i + 1])))
         elif node.kind == "seq":
@@ -932,6 +1010,7 @@ class _Planner:
             raise EditError(f"{_fmt_path(slot.path)} is {node.describe()}, not a mapping", node.line + 1)
         found = _find_key(node, key)
         if found is None:
+            _check_not_merged(node, key, slot.path)
             return self.insert_key(slot, key, value)
         knode, vnode = found
         child = _Slot(vnode, node, knode, slot.doc, slot.path + (key,))
@@ -955,19 +1034,22 @@ class _Planner:
                 return [(mapping.start, mapping.end, r.flow({key: value}))]
             return self.replace_value(slot, {key: value})
         col = mapping.items[0][0].col
-        return [self.insert_after(mapping, r.entry(key, value, col))]
+        return [self.insert_after(mapping, r.entry(key, value, col), comment_col=col)]
 
-    def insert_after(self, node, lines: list[str]) -> Splice:
+    def insert_after(self, node, lines: list[str], comment_col: int | None = None) -> Splice:
         """Insert whole lines after the last line of `node`'s content, in the file's newline style.
 
-        Comments on their own lines after that stay below the insertion; a file without a final
-        newline keeps having none.
+        With `comment_col`, comment lines right after the content indented at least that much
+        belong to the block (its last entry) and stay above the insertion; comments indented less,
+        or after a blank line, stay below it.  A file without a final newline keeps having none.
         """
         leaf = self.src.last_leaf(node)
         if isinstance(leaf, _Node) and leaf.is_block_scalar and "+" in self.text[leaf.start: self.src.line_end(leaf.start)]:
             raise EditError("cannot insert after a keep-chomped block scalar (|+): its trailing blank lines are content",
                             leaf.line + 1)
         end = self.src.content_end(node)
+        if comment_col is not None:
+            end = self.src.trailing_comments(end, comment_col)
         nl = self.src.nl
         if self.src.line_end(end) == len(self.text):
             return (len(self.text), len(self.text), nl + nl.join(lines))
@@ -975,7 +1057,7 @@ class _Planner:
         return (pos, pos, "".join(line + nl for line in lines))
 
     def replace_lines(self, first: int, last_content: int, lines: list[str]) -> Splice:
-        start = self.src.line_start(first)
+        start = max(self.src.line_start(first), self.src.offset)  # keep a byte-order mark
         nl = self.src.nl
         if self.src.line_end(last_content) == len(self.text):
             return (start, len(self.text), nl.join(lines))
@@ -1062,6 +1144,7 @@ class _Planner:
         node = slot.node
         if node.kind != "map":
             raise EditError(f"{_fmt_path(e.path)} is {node.describe()}, not a mapping", node.line + 1)
+        _check_not_merged(node, e.key, e.path)  # deleting it would reveal (or cannot remove) the merged value
         pair = _find_key(node, e.key)
         if pair is None:
             return []
@@ -1095,8 +1178,8 @@ class _Planner:
     def _delete_lines(self, start: int, end: int) -> Splice:
         """Remove the whole lines from `start`'s through `end`'s, keeping the final-newline state."""
         src = self.src
-        first = src.line_start(start)
-        if src.line_end(end) == len(self.text) and first > 0:  # last line, no final newline:
+        first = max(src.line_start(start), src.offset)  # the first line keeps the byte-order mark
+        if src.line_end(end) == len(self.text) and first > src.offset:  # last line, no final newline:
             keep = len(self.text[:first].rstrip(" \t\r\n"))  # also eat blank lines that would end the file
             return (src.line_end(keep), len(self.text), "")
         return (first, src.next_line_start(end), "")
@@ -1116,7 +1199,24 @@ class _Planner:
             if j + 1 >= len(mapping.items):
                 raise EditError("cannot delete this key: it shares its line with other content", k.line + 1)
             return (k.start, mapping.items[j + 1][0].start, "")
-        return self._delete_lines(k.start, end)
+        return self._delete_lines(self._own_comments_start(mapping, j), end)
+
+    def _own_comments_start(self, mapping: _Node, j: int) -> int:
+        """Where the lines of entry j start, its own comment lines above it included.
+
+        Comments above the first entry describe the whole block (a resource's header), and comments
+        right under a multi-line sibling at the key column belong to that sibling's end
+        (trailing_comments), so both stay.
+        """
+        src, k = self.src, mapping.items[j][0]
+        if j == 0:
+            return k.start
+        prev_end = src.content_end(mapping.items[j - 1][1])
+        top = src.leading_comments(k.start, k.col, src.next_line_start(prev_end))
+        prev_multiline = src.line_start(prev_end) > src.line_start(mapping.items[j - 1][0].start)
+        if prev_multiline and top == src.next_line_start(prev_end):
+            return k.start
+        return min(top, k.start)
 
     # ---- Append / SetEnv
 
@@ -1659,4 +1759,6 @@ def _slot_region(src: _Source, chain: list[_Slot]) -> tuple[int, int]:
     end = src.content_end(node)
     if isinstance(node, _Node) and node.is_block_scalar:  # its end mark is the next token's line start
         end = max(end, node.end - 1)
+    if isinstance(node, _Node) and node.kind == "map" and node.items and not node.flow:
+        end = src.trailing_comments(end, node.items[0][0].col)  # insert_key lands below the block's own comments
     return (src.line_start(owner), src.next_line_start(end))

@@ -1208,9 +1208,13 @@ def scan_template(path: str, raw: bytes, abspath: Path | None, max_bytes: int):
 
         rendered.documents = _with_template_lines(load_text(path, exact).documents, rendered.documents)
         rendered.origins = {k: TemplateOrigin(**{**o.__dict__, "renderer": "helm"}) for k, o in rendered.origins.items()}
-    inv = collect(path, rendered.text, rendered.documents)
+    from migrator import shapes
+    from migrator.isolate import collect_isolated
+
+    documents, shape_problems = shapes.admit(rendered.documents)  # the same gate as plain files
+    inv, internal = collect_isolated(path, rendered.text, documents, collect)
     attach_origins(inv, rendered)
-    return inv, rendered.problems, True, len(rendered.documents)
+    return inv, rendered.problems + shape_problems + internal, True, len(rendered.documents)
 
 
 def attach_origins(inv, rendered: RenderedFile) -> None:

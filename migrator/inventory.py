@@ -797,18 +797,22 @@ def resolve_spire_templates(inv: Inventory) -> None:
     for p in inv.proxies:
         if p.confidence == NAMESPACE_PENDING:
             p.confidence = "high"
-    defined = {}
+    defined: dict[str, list[InjectorTemplate]] = {}
     for t in inv.templates:
-        defined.setdefault(t.name, t)
+        defined.setdefault(t.name, []).append(t)
     for p in inv.proxies:
         if p.confidence != "pending":
             continue
         names = [t for t in p.templates if t not in ("sidecar", "gateway", "grpc-agent", "grpc-simple", "init")]
-        spire_defs = [defined[n] for n in names if n in defined and defined[n].spire]
+        spire_defs = [t for n in names for t in defined.get(n, ()) if t.spire]
         if spire_defs:
             t = spire_defs[0]
-            p.spire, p.confidence = True, "high"
-            p.spire_reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket"
+            # two definitions of one template name that disagree (a second istiod values file, a stale
+            # copy): the SPIRE reading is kept, since missing a broken proxy is the worse mistake
+            other = next((d for d in defined[t.name] if not d.spire), None)
+            p.spire, p.confidence = True, "low" if other else "high"
+            p.spire_reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket" + (
+                f"; another definition ({other.path}:{other.line}) does not" if other else "")
         elif "spire" in names and "spire" not in defined:
             p.spire, p.confidence = True, "low"
             p.spire_reason = "injection template 'spire' is not defined in the repo; assumed to be Istio's SPIRE template"

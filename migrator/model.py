@@ -21,12 +21,14 @@ def severity_rank(severity: str) -> int:
 
 @dataclass(frozen=True)
 class Problem:
-    """A file that could not be read or parsed (``error``) or was deliberately not scanned (``skipped``)."""
+    """A file that could not be read or parsed (``error``), was deliberately not scanned (``skipped``),
+    or was read in an unusual way worth saying (``note``: libyaml rejected it, the pure parser read it)."""
 
     path: str
     message: str
     line: int | None = None
-    kind: str = "error"  # "error" | "skipped"
+    kind: str = "error"  # "error" | "skipped" | "note"
+    internal: bool = False  # a bug met on this document (isolate.py): the run exits 3 after its output
 
     def one_line(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

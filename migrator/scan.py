@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from migrator.discover import Candidate, discover
+from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import decode, load_text
 from migrator.helmtemplate import mark_findings, scan_template, set_rendering
 from migrator.inventory import Inventory, collect
@@ -22,6 +22,8 @@ from migrator.mesh import MeshView, build_views
 from migrator.topology import Topology, build as build_topology
 from migrator.model import Finding, Problem, ScanOptions
 from migrator import rules as rules_mod
+from migrator import shapes
+from migrator.isolate import collect_isolated
 
 #: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4)
 PREFILTER = re.compile(rb"istio|spiffe|spire|kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List)\b")
@@ -88,7 +90,9 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = N
     if not may_matter(raw, path) and not _alias_heavy(raw):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
-    return FileOutcome(path, collect(path, text, loaded.documents), loaded.problems, True, len(loaded.documents))
+    documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
+    inventory, internal = collect_isolated(path, text, documents, collect)
+    return FileOutcome(path, inventory, loaded.problems + shape_problems + internal, True, len(loaded.documents))
 
 
 def _alias_heavy(raw: bytes) -> bool:
@@ -99,7 +103,7 @@ def _alias_heavy(raw: bytes) -> bool:
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
     cand, max_bytes = args
     try:
-        raw = cand.abspath.read_bytes()
+        raw = read_regular(cand.abspath)
     except OSError as exc:
         reason = "symlink loop" if getattr(exc, "errno", None) == 40 else (exc.strerror or str(exc))
         return FileOutcome(cand.relpath, Inventory(), [Problem(cand.relpath, f"cannot read: {reason}")], False)
@@ -166,7 +170,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     problems.extend(Problem(rel, reason, kind="skipped") for rel, (_, reason) in sorted(held.items()))
     views = build_views(inventory, options, topo)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
-    findings = rules_mod.run(views, selected, options.severity_overrides)
+    findings = rules_mod.run(views, selected, options.severity_overrides, problems=problems)
     mark_findings(findings, inventory)
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))

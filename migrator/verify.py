@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from deepdiff import DeepDiff
 
+from migrator.documents import tagged_loader
 from migrator.edits import Edit, EditError, apply_to_tree, edit_regions
 
 
@@ -52,7 +53,10 @@ def _strip_bom(text: str) -> str:
 
 
 def _load11(text: str) -> list:
-    return list(yaml.load_all(_strip_bom(text), Loader=yaml.CSafeLoader))
+    """The YAML 1.1 view, as the scan reads it: unknown tags (`!vault`, `!Ref`) are carried as `Tagged`
+    data, so a file that holds one anywhere can still be edited elsewhere (and the tagged value
+    must come out identical)."""
+    return list(yaml.load_all(_strip_bom(text), Loader=tagged_loader()))
 
 
 def _load12(text: str) -> list:

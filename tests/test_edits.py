@@ -503,8 +503,9 @@ def test_document_markers_and_directives_kept():
 
 
 def test_insert_goes_before_trailing_lower_indented_comments():
+    """`# about b` stays with b (issue 12: comments attach to the key they describe); `# about c` is c's."""
     text = "a:\n  b: 1\n  # about b\n# about c\nc: 2\n"
-    assert run(text, Upsert(0, ("a",), "z", 0)) == "a:\n  b: 1\n  z: 0\n  # about b\n# about c\nc: 2\n"
+    assert run(text, Upsert(0, ("a",), "z", 0)) == "a:\n  b: 1\n  # about b\n  z: 0\n# about c\nc: 2\n"
 
 
 def test_kind_list_items():
@@ -557,7 +558,7 @@ def test_spans_cover_exactly_the_changed_characters():
     ("base: &b\n  x: 1\nother: *b\n", Upsert(0, ("base",), "y", 2), "aliased elsewhere"),
     ("base: &b\n  x: 1\nother: *b\n", Upsert(0, ("other",), "y", 2), "alias"),
     ("base: &b\n  x: 1\nother: *b\n", DeleteKey(0, (), "base"), "aliased elsewhere"),
-    ("base: &b {x: 1}\nm:\n  <<: *b\n", Upsert(0, ("m",), "y", 2), "merge key"),
+    ("base: &b {x: 1}\nm:\n  <<: *b\n", Upsert(0, ("m",), "x", 2), "comes from the `<<` merge on line 3"),
     ("metadata:\n  name: {{ .Release.Name }}\n", Upsert(0, ("metadata",), "x", 1), "Helm template"),
     ("{{- if .Values.enabled }}\nkind: Service\n{{- end }}\n", Upsert(0, (), "x", 1), "Helm template"),
     ('msg: "{{ .Values.x }}"\n', SetScalar(0, ("msg",), "y"), "Helm template action"),

@@ -237,10 +237,10 @@ def notification(p: Problem) -> dict[str, Any]:
     if region:
         physical["region"] = region
     return {
-        "level": "note" if p.kind == "skipped" else "error",
+        "level": "error" if p.kind == "error" else "note",
         "message": {"text": p.one_line()},
         "locations": [{"physicalLocation": physical}],
-        "descriptor": {"id": "file-skipped" if p.kind == "skipped" else "file-error"},
+        "descriptor": {"id": {"skipped": "file-skipped", "note": "file-note"}.get(p.kind, "file-error")},
     }
 
 

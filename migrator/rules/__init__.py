@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 import yaml
 
+from migrator.isolate import iterate_isolated, rule_problem
 from migrator.model import Finding
 
 RULE_MODULES = (
@@ -75,13 +76,22 @@ def select(enabled: Iterable[str] = (), disabled: Iterable[str] = ()) -> list[Ru
     return [r for r in all_rules() if (not enabled_set or r.meta.id in enabled_set) and r.meta.id not in disabled_set]
 
 
-def run(views, rules: list[Rule], severity_overrides: dict[str, str] | None = None) -> list[Finding]:
-    """Run rules over every view; findings identical across environments are merged (env joined)."""
+def run(views, rules: list[Rule], severity_overrides: dict[str, str] | None = None,
+        problems: list | None = None) -> list[Finding]:
+    """Run rules over every view; findings identical across environments are merged (env joined).
+
+    With a `problems` list, a rule that raises on one view is reported there as an internal
+    problem naming the resource it was reading (isolate.py), and every other rule and view still
+    runs; without one the exception propagates, as callers that cannot report it expect.
+    """
     merged: dict[tuple, Finding] = {}
     envs: dict[tuple, list[str]] = {}
     for view in views:
         for rule in rules:
-            for f in rule.check(view, rule.meta):
+            found = rule.check(view, rule.meta)
+            if problems is not None:
+                found = iterate_isolated(found, lambda exc, r=rule, v=view: problems.append(rule_problem(r.meta.id, v.env, exc)))
+            for f in found:
                 if severity_overrides and f.rule in severity_overrides:
                     f.severity = severity_overrides[f.rule]
                 key = f.key
