@@ -104,7 +104,7 @@ def plan_remedies(result, remedies: list[Remedy], refused=(), undecided=()) -> F
 
 def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
     from migrator.edits import EditError, apply_edits
-    from migrator.fsio import read_text
+    from migrator.fsio import OutsideRootError, inside_root, read_text
     from migrator.verify import verify_rewrite
 
     by_path: dict[str, list[tuple[Remedy, FileChange]]] = {}
@@ -114,7 +114,11 @@ def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
     out = []
     for path, items in sorted(by_path.items()):
         rems = _unique([r for r, _ in items])
-        abspath = result.root / path
+        try:  # names in the path came from the repository: prove it stays inside before reading or writing
+            abspath = inside_root(result.root, path)
+        except OutsideRootError as exc:
+            out.append(FilePlan(path, "", "", None, rems, str(exc)))
+            continue
         new_texts = [ch.new_text for _, ch in items if ch.new_text is not None]
         if new_texts:
             out.append(_new_file(path, abspath, new_texts[0], rems))
@@ -220,25 +224,91 @@ def render_diff(plan: FixPlan, *, header: bool = True) -> str:
     return "".join(chunks)
 
 
-def write_plan(plan: FixPlan) -> list[str]:
-    """Apply every pending file atomically; returns one-line problems (stale or unwritable files)."""
-    from migrator.fsio import StaleFileError, atomic_write
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during write_plan, after the files already written were put back.
 
-    problems = []
-    for fp in plan.pending:
-        target = plan.root / fp.path
-        try:
-            if fp.is_new:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.exists():
-                    problems.append(f"{fp.path}: appeared on disk since the plan was made; not overwritten")
-                    continue
-            atomic_write(target, fp.new, expected_sha256=fp.sha256)
-        except StaleFileError:
-            problems.append(f"{fp.path}: changed on disk since it was read; not overwritten")
-        except OSError as exc:
-            problems.append(f"{fp.path}: not written: {exc.strerror or exc}")
+    `restored`: files written by the batch and rolled back to their original text (new files removed);
+    `kept`: one-line reasons for files that could not be rolled back (they hold the fixed text).
+    """
+
+    def __init__(self, restored: list[str], kept: list[str]):
+        super().__init__(f"interrupted; rolled back {len(restored)} file(s)" + (f", {len(kept)} not rolled back" if kept else ""))
+        self.restored, self.kept = restored, kept
+
+
+def write_plan(plan: FixPlan) -> list[str]:
+    """Apply every pending file atomically; returns one-line problems (stale, unwritable, outside the root).
+
+    The batch is all or nothing under Ctrl-C: each file's original text stays in memory until the
+    batch ends, and an interrupt rolls back what was already written (BatchInterrupted says which).
+    """
+    problems: list[str] = []
+    done: list[FilePlan] = []
+    current = None
+    try:
+        for fp in plan.pending:
+            current = fp
+            problem = _write_one(plan.root, fp)
+            current = None
+            if problem:
+                problems.append(problem)
+            else:
+                done.append(fp)
+    except KeyboardInterrupt:
+        raise BatchInterrupted(*_roll_back(plan.root, done + ([current] if current else []))) from None
     return problems
+
+
+def _write_one(root: Path, fp: FilePlan) -> str | None:
+    from migrator.fsio import OutsideRootError, StaleFileError, atomic_write, inside_root
+
+    try:
+        target = inside_root(root, fp.path)
+        if fp.is_new:
+            if target.exists() or target.is_symlink():
+                return f"{fp.path}: appeared on disk since the plan was made; not overwritten"
+            target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, fp.new, expected_sha256=fp.sha256, root=root)
+    except OutsideRootError as exc:
+        return str(exc)
+    except StaleFileError:
+        return f"{fp.path}: changed on disk since it was read; not overwritten"
+    except OSError as exc:
+        return f"{fp.path}: not written: {exc.strerror or exc}"
+    return None
+
+
+def _roll_back(root: Path, files: list[FilePlan]) -> tuple[list[str], list[str]]:
+    """Put back the original text of every file this batch wrote (a second Ctrl-C is ignored meanwhile)."""
+    import hashlib
+    import signal
+    import threading
+
+    from migrator.fsio import StaleFileError, atomic_write, inside_root
+
+    main = threading.current_thread() is threading.main_thread()
+    old_handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    restored, kept = [], []
+    try:
+        for fp in files:
+            ours = hashlib.sha256(fp.new.encode("utf-8")).hexdigest()
+            try:
+                target = inside_root(root, fp.path)
+                if not target.exists():
+                    continue
+                if hashlib.sha256(target.read_bytes()).hexdigest() != ours:
+                    continue  # the interrupt came before this file was replaced: it is untouched
+                if fp.is_new:
+                    target.unlink()
+                else:
+                    atomic_write(target, fp.old, expected_sha256=ours, root=root)
+                restored.append(fp.path)
+            except (OSError, StaleFileError, ValueError) as exc:
+                kept.append(f"{fp.path}: could not roll back ({getattr(exc, 'strerror', None) or exc}); it has the fixed text")
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old_handler)
+    return restored, kept
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -296,7 +366,15 @@ def run(args) -> int:
                 if input(f"write {len(plan.pending)} file(s)? [y/N] ").strip().lower() not in ("y", "yes"):
                     print("nothing written", file=sys.stderr)
                     return 0
-            problems = write_plan(plan)
+            try:
+                problems = write_plan(plan)
+            except BatchInterrupted as exc:
+                for line in exc.kept:
+                    print(line, file=sys.stderr)
+                print(f"interrupted: rolled back the {len(exc.restored)} file(s) already written"
+                      + (f"; {len(exc.kept)} file(s) keep the fix (listed above)" if exc.kept else "; no file changed"),
+                      file=sys.stderr)
+                return 130
             for p in problems:
                 print(p, file=sys.stderr)
             print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
