@@ -337,9 +337,28 @@ def plan_from_args(args, result) -> FixPlan:
     config = load_config(args.config, args.paths or ["."])
     fix_cfg = config.data.get("fix") or {}
     per_rule = {k.upper(): v for k, v in ((config.data.get("rules") or {}).get("strategy") or {}).items()}
-    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), args.ca_bundle or fix_cfg.get("ca_bundle"),
+    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), _ca_bundle(args.ca_bundle, config),
                      args.ca_path or fix_cfg.get("ca_path"))
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
+
+
+def _ca_bundle(cli_value: str | None, config) -> str | None:
+    """--ca-bundle, else the config's fix.ca_bundle (resolved against the config file, inside its repository),
+    checked once up front: a bundle that cannot be used is a usage error (exit 2), not a per-finding shrug."""
+    from migrator.cli import CliError
+    from migrator.config import ConfigError
+    from migrator.pem import PemError, read_ca_bundle
+
+    path = cli_value or config.path_value("fix", "ca_bundle")
+    if path is None:
+        return None
+    try:
+        read_ca_bundle(str(path))
+    except PemError as exc:
+        if cli_value:
+            raise CliError(f"--ca-bundle {exc}") from None
+        raise ConfigError(f"{config.path}: fix.ca_bundle: {exc}") from None
+    return str(path)
 
 
 def run(args) -> int:

@@ -62,22 +62,27 @@ class Git:
 
     def run(self, *args: str, check: bool = True, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
         cmd = ["git", *self.identity, "-C", str(self.top), *args]
-        try:
+        try:  # literal pathspecs: a file named `*.yaml` or `:(glob)x` must stage that file, not a pattern's matches
             proc = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=GIT_TIMEOUT,
-                                  env={**os.environ, **(env or {})})
+                                  env={**os.environ, "GIT_LITERAL_PATHSPECS": "1", **(env or {})})
         except FileNotFoundError as exc:
             raise PrError("git is not installed (needed for `pr`; `fix` works without it)") from exc
         except subprocess.TimeoutExpired as exc:
             raise PrError(f"git {' '.join(args[:2])} did not finish within {GIT_TIMEOUT}s") from exc
         if check and proc.returncode != 0:
-            raise PrError(f"git {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
+            raise PrError(git_failure(args[0], proc.stderr or proc.stdout))
         return proc
 
     # -- state ------------------------------------------------------------------------------------
-    def status(self) -> list[str]:
-        """`git status --porcelain` lines (untracked files included, ignored files not)."""
-        out = self.run("status", "--porcelain=v1", "--untracked-files=all").stdout
-        return [ln for ln in out.splitlines() if ln.strip()]
+    def status(self) -> list[StatusEntry]:
+        """Changed and untracked files (ignored files not), read from `git status --porcelain -z`.
+
+        Why -z: without it git quotes names with non-ASCII bytes, quotes or control characters
+        (`"dr-str\\303\\257pe.yaml"`), and a quoted name never equals the path the tool writes, so a
+        user's edit to that file slipped past the "never edit a dirty file" check.
+        """
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
+        return parse_status_z(out)
 
     def head(self) -> tuple[str | None, str]:
         """(current branch or None when detached, HEAD commit)."""
@@ -100,6 +105,70 @@ class Git:
         return (m.group(1), m.group(2)) if m else (FALLBACK_NAME, FALLBACK_EMAIL)
 
 
+@dataclass(frozen=True)
+class StatusEntry:
+    """One `git status --porcelain -z` entry: the XY code, the path and, for a rename or copy, the old path."""
+
+    code: str
+    path: str
+    orig: str | None = None
+
+    def __str__(self) -> str:
+        shown = quote_path(self.path)
+        return f"{self.code} {quote_path(self.orig)} -> {shown}" if self.orig else f"{self.code} {shown}"
+
+
+def parse_status_z(out: str) -> list[StatusEntry]:
+    """Entries are NUL-terminated `XY PATH`; a rename or copy is followed by its source path as another field."""
+    fields = out.split("\0")
+    entries, i = [], 0
+    while i < len(fields):
+        item = fields[i]
+        i += 1
+        if len(item) < 4:
+            continue
+        code, path = item[:2], item[3:]
+        orig = None
+        if "R" in code or "C" in code:
+            orig = fields[i] if i < len(fields) else None
+            i += 1
+        entries.append(StatusEntry(code, path, orig))
+    return entries
+
+
+def quote_path(path: str) -> str:
+    """A path as git prints it (core.quotePath): C-style quoted when it has control characters, `"`, `\\`
+    or non-ASCII bytes, so a name with a newline or tab stays on one line and `git apply` reads it back."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if not any(b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) for b in raw):
+        return path
+    named = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
+             0x22: '\\"', 0x5C: "\\\\"}
+    out = []
+    for b in raw:
+        if b in named:
+            out.append(named[b])
+        elif b < 0x20 or b >= 0x7F:
+            out.append(f"\\{b:03o}")
+        else:
+            out.append(chr(b))
+    return '"' + "".join(out) + '"'
+
+
+def git_failure(command: str, output: str) -> str:
+    """One line for a failed git command: its name and git's own words, never the arguments.
+
+    Why: the arguments of `git commit` hold the whole commit message; a hook that refuses the commit
+    should be quoted, not drowned in the message it refused.
+    """
+    lines = [ln.strip() for ln in (output or "").strip().splitlines() if ln.strip()]
+    said = "; ".join(lines[-5:])
+    if len(said) > 500:
+        said = said[:500] + "…"
+    hint = " (pr runs your git hooks; --no-verify skips them)" if command == "commit" else ""
+    return f"git {command} failed{hint}: {said or 'no output'}"
+
+
 def find_git(path: Path) -> Git | None:
     """The work tree containing path (None outside git), with a fallback identity if git has none."""
     try:
@@ -116,7 +185,7 @@ def find_git(path: Path) -> Git | None:
     return git
 
 
-def dirty_message(lines: list[str]) -> str:
+def dirty_message(lines: list) -> str:
     shown = "\n".join(f"  {ln}" for ln in lines[:10]) + (f"\n  … and {len(lines) - 10} more" if len(lines) > 10 else "")
     return ("the work tree has uncommitted changes; commit or stash them first so the branch holds only the verified "
             f"edits (or pass --allow-dirty):\n{shown}")
@@ -614,20 +683,45 @@ def check_clean(git: Git, changes: ChangeSet, allow_dirty: bool) -> None:
     if dirty and not allow_dirty:
         raise PrError(dirty_message(dirty))
     touched = {changes.repo_path(fp.path) for fp in changes.plan.pending}
-    conflicts = [ln for ln in dirty if _porcelain_path(ln) in touched]
+    conflicts = [e for e in dirty if e.path in touched or e.orig in touched]
     if conflicts:
         raise PrError("these files would be edited but have uncommitted changes; commit or stash them first:\n"
-                      + "\n".join(f"  {ln}" for ln in conflicts))
+                      + "\n".join(f"  {e}" for e in conflicts))
 
 
-def _porcelain_path(line: str) -> str:
-    path = line[3:]
-    if " -> " in path:
-        path = path.split(" -> ", 1)[1]
-    return path.strip().strip('"')
+def check_written(git: Git, changes: ChangeSet) -> None:
+    """Each file to be staged holds exactly the bytes the tool wrote (nothing else is staged: see open_branch)."""
+    for fp in changes.plan.pending:
+        try:
+            on_disk = (git.top / changes.repo_path(fp.path)).read_bytes()
+        except OSError as exc:
+            raise PrError(f"{quote_path(fp.path)}: cannot re-read what was written ({exc.strerror or exc}); not committed") from None
+        if on_disk != fp.new.encode("utf-8"):
+            raise PrError(f"{quote_path(fp.path)}: changed on disk after it was written; not committed")
 
 
-def open_branch(git: Git, changes: ChangeSet, branch: str, *, allow_dirty: bool = False) -> tuple[Opened, Verification]:
+def check_commit(git: Git, files: list[str]) -> None:
+    """The commit holds exactly `files`, each with the content git computes from the work tree file now."""
+    listed = git.run("diff-tree", "-r", "--no-commit-id", "--name-only", "-z", "--root", "HEAD").stdout
+    committed = {f for f in listed.split("\0") if f}
+    if committed != set(files):
+        extra = sorted(committed - set(files))[:5]
+        raise PrError("the commit does not hold exactly the files written"
+                      + (f" (also: {', '.join(quote_path(e) for e in extra)})" if extra else ""))
+    want = git.run("hash-object", "--", *files).stdout.split()
+    tree = git.run("ls-tree", "-z", "HEAD", "--", *files).stdout
+    got = {}
+    for item in tree.split("\0"):
+        if "\t" in item:
+            meta, name = item.split("\t", 1)
+            got[name] = meta.split()[2]
+    for name, sha in zip(files, want):
+        if got.get(name) != sha:
+            raise PrError(f"{quote_path(name)}: the committed content is not what was written; not committed")
+
+
+def open_branch(git: Git, changes: ChangeSet, branch: str, *, allow_dirty: bool = False,
+                no_verify: bool = False) -> tuple[Opened, Verification]:
     """Create `branch` from HEAD, write the verified edits, re-scan, commit exactly those files.
 
     On any failure the work tree, the index and the current branch are put back as they were.
@@ -652,8 +746,10 @@ def open_branch(git: Git, changes: ChangeSet, branch: str, *, allow_dirty: bool 
             raise PrError("not committed: " + "; ".join(problems))
         ver = verify_changes(changes, on_disk=True)
         subj, body = commit_message(changes, ver)
+        check_written(git, changes)
         git.run("add", "--", *files)
-        git.run("commit", "-q", "-m", subj, "-m", body, "--only", "--", *files)
+        git.run("commit", "-q", *(["--no-verify"] if no_verify else []), "-m", subj, "-m", body, "--only", "--", *files)
+        check_commit(git, files)
         sha = git.run("rev-parse", "HEAD").stdout.strip()
     except BaseException:
         _undo(git, changes, files, base or base_sha, branch, written)
@@ -819,6 +915,8 @@ def register(sub) -> None:
     p.add_argument("--body-file", help="write the PR description (Markdown) here instead of stdout")
     p.add_argument("--patch", metavar="FILE", help="write a git format-patch-style patch instead of creating a branch and commit")
     p.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in files this does not edit")
+    p.add_argument("--no-verify", action="store_true", help="do not run the repository's pre-commit and commit-msg hooks "
+                   "(git commit --no-verify); by default pr runs them like any commit")
     p.add_argument("--secret-name", help="credential-name: name of the Secret holding the CA (default <dr-name>-ca)")
     p.add_argument("--ca-bundle", help="credential-name: PEM file to generate the Secret from (certificates only)")
     p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
@@ -908,7 +1006,7 @@ def run(args) -> int:
                 print(f"  {line}", file=sys.stderr)
             return 1 if unfixed else 0
         branch = args.branch or default_branch(changes)
-        opened, ver = open_branch(git, changes, branch, allow_dirty=args.allow_dirty)
+        opened, ver = open_branch(git, changes, branch, allow_dirty=args.allow_dirty, no_verify=args.no_verify)
     except PrError as exc:
         raise CliError(str(exc)) from exc
     body = render_body(changes, ver, commit=opened.commit, branch=opened.branch)
