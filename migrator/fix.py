@@ -195,6 +195,30 @@ def repo_prefix(root: Path) -> str:
     return "" if rel == "." else rel + "/"
 
 
+def quote_path(path: str) -> str:
+    """A path as git prints it (core.quotePath): C-style quoted when it has control characters, `"`, `\\`
+    or non-ASCII bytes, so a name with a newline or tab stays on one line and `git apply` reads it back."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if not any(b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) for b in raw):
+        return path
+    named = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
+             0x22: '\\"', 0x5C: "\\\\"}
+    out = []
+    for b in raw:
+        if b in named:
+            out.append(named[b])
+        elif b < 0x20 or b >= 0x7F:
+            out.append(f"\\{b:03o}")
+        else:
+            out.append(chr(b))
+    return '"' + "".join(out) + '"'
+
+
+def _header_text(text: str) -> str:
+    """A header line stays one line: control characters from names in the repository are escaped."""
+    return "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in str(text))
+
+
 def render_diff(plan: FixPlan, *, header: bool = True) -> str:
     """A unified diff `git apply` accepts, paths relative to the repo root, remedy notes as a header."""
     chunks = []
@@ -202,22 +226,24 @@ def render_diff(plan: FixPlan, *, header: bool = True) -> str:
         groups: dict[tuple, list] = {}
         for r in plan.remedies:  # one mesh-wide change fixes many findings: say it once
             groups.setdefault((r.strategy, r.summary, r.security_cost, tuple(r.notes)), []).append(r.finding)
+        h = _header_text
         for (strategy, summary, cost, notes), findings in groups.items():
-            chunks.append(f"# strategy {strategy}: {summary}\n")
+            chunks.append(f"# strategy {strategy}: {h(summary)}\n")
             for f in findings:
-                chunks.append(f"#   fixes {f.rule} {f.resource} ({f.path}:{f.line})\n")
-            chunks.append(f"#   security cost: {cost}\n")
+                chunks.append(f"#   fixes {f.rule} {h(f.resource)} ({h(f.path)}:{f.line})\n")
+            chunks.append(f"#   security cost: {h(cost)}\n")
             for note in notes:
-                chunks.append(f"#   note: {note}\n")
+                chunks.append(f"#   note: {h(note)}\n")
     for fp in plan.pending:
         name = plan.repo_prefix + fp.path
         old_lines = fp.old.splitlines(keepends=True)
         new_lines = fp.new.splitlines(keepends=True)
-        a = "/dev/null" if fp.is_new else f"a/{name}"
-        chunks.append(f"diff --git a/{name} b/{name}\n")
+        qa, qb = quote_path(f"a/{name}"), quote_path(f"b/{name}")  # a tab or newline in a name: quoted as git does
+        a = "/dev/null" if fp.is_new else qa
+        chunks.append(f"diff --git {qa} {qb}\n")
         if fp.is_new:
             chunks.append("new file mode 100644\n")
-        for line in difflib.unified_diff(old_lines, new_lines, a, f"b/{name}", n=3):
+        for line in difflib.unified_diff(old_lines, new_lines, a, qb, n=3, lineterm="\n"):
             if not line.endswith("\n"):
                 line += "\n\\ No newline at end of file\n"
             chunks.append(line)

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator import __version__
+from migrator.fix import quote_path
 from migrator.remedies import FixContext, Refused, Remedy, build as build_remedy
 
 GIT_TIMEOUT = 120
@@ -134,25 +135,6 @@ def parse_status_z(out: str) -> list[StatusEntry]:
             i += 1
         entries.append(StatusEntry(code, path, orig))
     return entries
-
-
-def quote_path(path: str) -> str:
-    """A path as git prints it (core.quotePath): C-style quoted when it has control characters, `"`, `\\`
-    or non-ASCII bytes, so a name with a newline or tab stays on one line and `git apply` reads it back."""
-    raw = path.encode("utf-8", "surrogateescape")
-    if not any(b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) for b in raw):
-        return path
-    named = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
-             0x22: '\\"', 0x5C: "\\\\"}
-    out = []
-    for b in raw:
-        if b in named:
-            out.append(named[b])
-        elif b < 0x20 or b >= 0x7F:
-            out.append(f"\\{b:03o}")
-        else:
-            out.append(chr(b))
-    return '"' + "".join(out) + '"'
 
 
 def git_failure(command: str, output: str) -> str:
