@@ -67,7 +67,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
                 continue
             if p.is_dir() and not f.name.endswith(YAML_SUFFIXES):
                 continue
-            if f.is_symlink():
+            if os.path.islink(f):  # not Path.is_symlink: it raises in a directory we may not search
                 problem = _check_link(f, root, rel)
                 if problem:
                     problems.append(problem)

@@ -368,6 +368,21 @@ def plan_from_args(args, result) -> FixPlan:
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
 
 
+def applicable_refusals(plan) -> list:
+    """Refusals of a remedy the finding's rule offers (a remedy that is not one of the rule's remedies —
+    `--strategy skip-verify` meeting an MM104 — is not a failure to fix, and does not change the exit code)."""
+    from migrator.rules import catalog
+
+    metas = catalog()
+    out = []
+    for f, why in plan.refused:
+        name = why.split(":", 1)[0]
+        meta = metas.get(f.rule)
+        if meta is not None and name in meta.remedies:
+            out.append((f, why))
+    return out
+
+
 def _ca_bundle(cli_value: str | None, config) -> str | None:
     """--ca-bundle, else the config's fix.ca_bundle (resolved against the config file, inside its repository),
     checked once up front: a bundle that cannot be used is a usage error (exit 2), not a per-finding shrug."""
@@ -427,7 +442,7 @@ def run(args) -> int:
                 return 1
     else:
         sys.stdout.write(diff)
-    if plan.failed:
+    if plan.failed or applicable_refusals(plan):  # a finding it was asked to fix and could not: not "ok"
         return 1
     if args.check:
         return 1 if plan.pending else 0

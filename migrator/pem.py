@@ -65,7 +65,7 @@ def read_ca_bundle(path: str) -> list[str]:
 def parse_bundle(text: str, where: str = "CA bundle") -> list[str]:
     """Every PEM block must be a CERTIFICATE whose DER is an X.509 certificate; returns them normalised."""
     if "PRIVATE KEY" in text or "Proc-Type:" in text:
-        raise PemError(f"{where} contains a private key; refusing to put it in a manifest")
+        raise PemError(f"{where}: contains a private key; refusing to put it in a manifest")
     blocks = list(_BLOCK.finditer(text))
     if len(_BEGIN.findall(text)) != len(blocks):
         raise PemError(f"{where}: a PEM block has no matching END line")

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator import __version__
-from migrator.fix import quote_path
+from migrator.fix import applicable_refusals, quote_path
 from migrator.remedies import FixContext, Refused, Remedy, build as build_remedy
 
 GIT_TIMEOUT = 120
@@ -910,21 +910,6 @@ def _fix_changes(args, result, options) -> ChangeSet:
     plan = plan_from_args(args, result)
     label = args.strategy or "-".join(sorted({r.strategy for r in plan.remedies})) or "fix"
     return ChangeSet(result, plan, label, None, options, list(args.paths or ["."]))
-
-
-def applicable_refusals(plan) -> list:
-    """Refusals of a remedy the finding's rule offers (a remedy that is not one of the rule's remedies —
-    `--strategy skip-verify` meeting an MM104 — is not a failure to fix, and does not change the exit code)."""
-    from migrator.rules import catalog
-
-    metas = catalog()
-    out = []
-    for f, why in plan.refused:
-        name = why.split(":", 1)[0]
-        meta = metas.get(f.rule)
-        if meta is not None and name in meta.remedies:
-            out.append((f, why))
-    return out
 
 
 def report_unfixed(changes: ChangeSet, stream=sys.stderr) -> None:
