@@ -24,6 +24,9 @@ from migrator.fsio import is_own_temp
 from migrator.model import Problem
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# Every git call the tool makes: a `.git/config` inside an unpacked archive or a copied tree can name a
+# program as core.fsmonitor, which `git ls-files`/`status` would run; the tool never runs repository content.
+SAFE_GIT = ("-c", "core.fsmonitor=false")
 _ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".terraform", "__pycache__", ".venv"}
 
 
@@ -204,13 +207,13 @@ def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | No
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree."""
     try:
         inside = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--is-inside-work-tree"],
+            ["git", *SAFE_GIT, "-C", str(directory), "rev-parse", "--is-inside-work-tree"],
             capture_output=True, text=True, timeout=30,
         )
         if inside.returncode != 0 or inside.stdout.strip() != "true":
             return None
         out = subprocess.run(
-            ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            ["git", *SAFE_GIT, "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
             capture_output=True, timeout=120,
         )
     except (OSError, subprocess.SubprocessError):

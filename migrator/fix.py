@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.discover import SAFE_GIT
 from migrator.model import Finding
 from migrator.remedies import FileChange, FixContext, Refused, Remedy, build as build_remedy, options_for
 
@@ -183,7 +184,7 @@ def _new_file(path: str, abspath: Path, text: str, rems: list[Remedy]) -> FilePl
 
 def repo_prefix(root: Path) -> str:
     try:
-        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
+        top = subprocess.run(["git", *SAFE_GIT, "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return ""
     if top.returncode != 0:

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator import __version__
+from migrator.discover import SAFE_GIT
 from migrator.fix import applicable_refusals, quote_path
 from migrator.remedies import FixContext, Refused, Remedy, build as build_remedy
 
@@ -62,7 +63,7 @@ class Git:
     identity: tuple[str, ...] = ()  # ("-c", "user.name=…", "-c", "user.email=…") when git has none
 
     def run(self, *args: str, check: bool = True, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-        cmd = ["git", *self.identity, "-C", str(self.top), *args]
+        cmd = ["git", *SAFE_GIT, *self.identity, "-C", str(self.top), *args]
         try:  # literal pathspecs: a file named `*.yaml` or `:(glob)x` must stage that file, not a pattern's matches
             proc = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=GIT_TIMEOUT,
                                   env={**os.environ, "GIT_LITERAL_PATHSPECS": "1", **(env or {})})
@@ -154,7 +155,7 @@ def git_failure(command: str, output: str) -> str:
 def find_git(path: Path) -> Git | None:
     """The work tree containing path (None outside git), with a fallback identity if git has none."""
     try:
-        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+        top = subprocess.run(["git", *SAFE_GIT, "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                              timeout=GIT_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
         return None

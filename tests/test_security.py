@@ -683,3 +683,27 @@ def test_9_two_hundred_thousand_exclude_patterns_are_fast(box, run_cli, scan_jso
     assert [f["path"] for f in report["findings"] if f["rule"] == "MM101"] == [STRIPE]  # the excluded one is gone
     assert elapsed < 20, f"{elapsed:.1f}s"  # was over a minute; about 3 s here on a shared 2-core machine
     box.assert_outside_unchanged()
+
+
+# ------------------------------------------------------------------ repository content is never run
+
+
+def test_git_config_in_the_scanned_tree_cannot_run_a_program(box, run_cli):
+    """A copied or unpacked tree may carry its own .git/config; core.fsmonitor there names a program
+    that `git ls-files`/`git status` would run.  The tool passes core.fsmonitor=false to every git call."""
+    commit_all(box.repo)
+    hook = box.tmp / "fsmonitor-hook"  # lives outside: if it ran, the outside hash would change too
+    hook.write_text(f"#!/bin/sh\ntouch {box.outside / 'PWNED'}\n")
+    hook.chmod(0o755)
+    git(box.repo, "config", "core.fsmonitor", str(hook))
+    subprocess.run(["git", "-C", str(box.repo), "status"], capture_output=True)
+    assert (box.outside / "PWNED").exists(), "the hook must work for this test to mean anything"
+    (box.outside / "PWNED").unlink()
+    box.snapshot()
+    code, _, err = run_cli("scan", box.repo)
+    assert code == 1, err
+    code, _, err = run_cli("fix", box.repo, "--strategy", "skip-verify", "--write", "--yes")
+    assert code == 0, err
+    code, _, err = run_cli("pr", box.repo, "--strategy", "skip-verify", "--allow-dirty", "--patch", box.repo / "fix.patch")
+    assert not (box.outside / "PWNED").exists()
+    box.assert_outside_unchanged()
