@@ -339,6 +339,8 @@ def verify_changes(changes: ChangeSet, *, on_disk: bool = False) -> Verification
             for fp in changes.plan.pending:
                 target = copy / fp.path
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if target.is_symlink():  # an absolute link in the copy points back into the real tree
+                    target.unlink()
                 target.write_bytes(fp.new.encode("utf-8"))
             paths = [str(copy / Path(p).resolve().relative_to(root)) if _inside(p, root) else str(copy)
                      for p in (changes.paths or [str(root)])]
