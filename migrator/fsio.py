@@ -56,6 +56,9 @@ _OWN_TEMP = re.compile(r"^\.(?P<name>.+)\.mm(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.
 _OLD_TEMP = re.compile(r"^\.(?P<name>.+\.ya?ml)\.[a-z0-9_]{8}\.tmp$")
 
 
+_SWEPT: set[str] = set()
+
+
 def is_own_temp(name: str) -> bool:
     """Whether a file name has the shape of a temp file atomic_write creates."""
     return bool(_OWN_TEMP.match(name) or _OLD_TEMP.match(name))
@@ -153,7 +156,9 @@ def atomic_write(path, text: str, *, expected_sha256: str | None = None, root=No
         raise PermissionError(errno.EACCES, "file is read-only; not replacing it", target)
     _check_fresh(target, expected_sha256)
     mode = stat.S_IMODE(st.st_mode) if st is not None else _default_mode()
-    sweep_stale_temps(directory)
+    if directory not in _SWEPT:  # once per directory and run: a batch of 1,000 files lists each directory once
+        _SWEPT.add(directory)
+        sweep_stale_temps(directory)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.mm{os.getpid()}.", suffix=".tmp")
     try:
         try:
