@@ -408,18 +408,18 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
             lines.append("")
             lines.append("Pins changed:")
             for e in up.step.edits:
-                lines.append(f"- {changes.repo_path(e.pin.path)}:{e.pin.line} {e.pin.source}: {e.old} -> {e.new}")
+                lines.append(f"- {quote_path(changes.repo_path(e.pin.path))}:{e.pin.line} {e.pin.source}: {e.old} -> {e.new}")
         if up.fixed:
             lines.append("")
             lines.append("Findings cleared by this version:")
             for f in up.fixed:
-                lines.append(f"- {f.rule} {f.resource} ({changes.repo_path(f.path)}:{f.line})")
+                lines.append(f"- {f.rule} {_one_line(f.resource)} ({quote_path(changes.repo_path(f.path))}:{f.line})")
         lines.append("")
     if changes.applied:
         lines.append("Findings fixed:")
         for r in changes.applied:
             f = r.finding
-            lines.append(f"- {f.rule} {f.resource} ({changes.repo_path(f.path)}:{f.line}): {r.strategy}: {r.summary}")
+            lines.append(f"- {f.rule} {_one_line(f.resource)} ({quote_path(changes.repo_path(f.path))}:{f.line}): {r.strategy}: {_one_line(r.summary)}")
             lines.append(f"  security cost: {r.security_cost}")
         lines.append("")
     if ver is not None:
@@ -428,6 +428,11 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
                      + (f"; re-scan no longer reports {len(ver.gone)} of {len(changes.fixed)} finding(s)." if not ver.error else "."))
     body = "\n".join(_wrap_commit(ln) for ln in lines).strip() + "\n"
     return subject(changes), body
+
+
+def _one_line(text) -> str:
+    """Names from the repository may hold control characters; in a commit message they stay on one line."""
+    return "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in str(text))
 
 
 def _wrap_commit(line: str, width: int = 100) -> str:
@@ -632,7 +637,7 @@ def format_patch(changes: ChangeSet, ver: Verification | None, author: tuple[str
     from migrator.fix import render_diff
 
     subj, body = commit_message(changes, ver)
-    stats = diffstat(changes.plan)
+    stats = [(quote_path(p), a, r, new) for p, a, r, new in diffstat(changes.plan)]  # a newline in a name stays quoted
     width = max((len(p) for p, *_ in stats), default=0)
     stat_lines = [f" {p.ljust(width)} | {a + r:>3} {'+' * min(a, 40)}{'-' * min(r, 40)}" for p, a, r, _ in stats]
     ins, dels = sum(a for _, a, _, _ in stats), sum(r for _, _, r, _ in stats)

@@ -707,3 +707,21 @@ def test_git_config_in_the_scanned_tree_cannot_run_a_program(box, run_cli):
     code, _, err = run_cli("pr", box.repo, "--strategy", "skip-verify", "--allow-dirty", "--patch", box.repo / "fix.patch")
     assert not (box.outside / "PWNED").exists()
     box.assert_outside_unchanged()
+
+
+def test_9_patch_file_with_a_newline_in_a_file_name_applies_and_cannot_smuggle_a_diff(box, run_cli):
+    pay = box.repo / "apps/payments"
+    (pay / "destinationrule-sift.yaml").rename(pay / "x\ndiff --git a b\nsift.yaml")
+    commit_all(box.repo)
+    patch = box.repo / "fix.patch"
+    box.snapshot()
+    code, _, err = run_cli("pr", box.repo, "--strategy", "skip-verify", "--patch", patch, "--body-file", box.repo / "body.md")
+    assert code == 0, err
+    text = patch.read_text()
+    assert not [ln for ln in text.splitlines() if ln.startswith(("diff --git a b", "sift.yaml"))]
+    assert '"apps/payments/x\\ndiff --git a b\\nsift.yaml"' in text  # quoted as git quotes it
+    copy = box.tmp / "copy"
+    git(box.repo, "worktree", "add", "-q", "--detach", str(copy), "HEAD")
+    subprocess.run(["git", "apply", "--check", str(patch)], cwd=copy, check=True, capture_output=True)
+    git(box.repo, "worktree", "remove", "--force", str(copy))
+    box.assert_outside_unchanged()
