@@ -118,7 +118,7 @@ class ExcludeMatcher:
         self.by_prefix: dict[str, list[str]] = {}
         self.by_suffix: dict[str, list[str]] = {}
         self.rest: list[str] = []
-        self._compiled: dict[str, tuple] = {}
+        self._compiled: dict = {}
         for pat in dict.fromkeys(str(x).rstrip("/") for x in patterns):
             if not pat:
                 continue
@@ -137,15 +137,15 @@ class ExcludeMatcher:
         return bool(self.literal or self.by_prefix or self.by_suffix or self.rest)
 
     def __call__(self, rel: str) -> bool:
+        """fnmatch(rel, pat) or fnmatch(rel, pat + "/*") or fnmatch(part, pat) for any pattern; the middle one
+        holds exactly when a leading directory of rel matches pat, which is what is checked."""
         if not self:
             return False
         parts = rel.split("/")
-        if self.literal and (rel in self.literal or any(part in self.literal for part in parts)
-                             or any("/".join(parts[:k]) in self.literal for k in range(1, len(parts)))):
+        texts = [rel, *parts, *("/".join(parts[:k]) for k in range(1, len(parts)))]
+        if self.literal and any(t in self.literal for t in texts):
             return True
-        if any(self._glob(pat, rel, True) for pat in self._candidates(rel)):
-            return True
-        return any(self._glob(pat, part, False) for part in parts for pat in self._candidates(part))
+        return any(self._match(pat, t) for t in texts for pat in self._candidates(t))
 
     def _candidates(self, text: str):
         for n in self.prefix_lengths:
@@ -158,12 +158,11 @@ class ExcludeMatcher:
             yield from self.by_suffix.get(text[len(text) - n:], ())
         yield from self.rest
 
-    def _glob(self, pat: str, text: str, whole_path: bool) -> bool:
-        compiled = self._compiled.get(pat)
-        if compiled is None:
-            compiled = self._compiled[pat] = (re.compile(fnmatch.translate(pat)).match,
-                                              re.compile(fnmatch.translate(pat + "/*")).match)
-        return bool(compiled[0](text) or (whole_path and compiled[1](text)))
+    def _match(self, pat: str, text: str) -> bool:
+        match = self._compiled.get(pat)
+        if match is None:
+            match = self._compiled[pat] = re.compile(fnmatch.translate(pat)).match
+        return match(text) is not None
 
 
 def _excluded(rel: str, excludes: tuple[str, ...]) -> bool:

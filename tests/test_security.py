@@ -725,3 +725,31 @@ def test_9_patch_file_with_a_newline_in_a_file_name_applies_and_cannot_smuggle_a
     subprocess.run(["git", "apply", "--check", str(patch)], cwd=copy, check=True, capture_output=True)
     git(box.repo, "worktree", "remove", "--force", str(copy))
     box.assert_outside_unchanged()
+
+
+def test_9_exclude_matcher_agrees_with_fnmatch_semantics():
+    """The indexed matcher must exclude exactly what the old loop over fnmatch excluded."""
+    import fnmatch
+
+    from hypothesis import given, settings, strategies as st
+
+    from migrator.discover import ExcludeMatcher
+
+    def reference(rel, patterns):
+        for pattern in patterns:
+            pat = pattern.rstrip("/")
+            if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat + "/*") or any(fnmatch.fnmatch(p, pat) for p in rel.split("/")):
+                return True
+        return False
+
+    atoms = st.sampled_from(["a", "b", "cache", ".d", "x.yaml", "*", "?", "[ab]", "/", "-", "**"])
+    pattern = st.lists(atoms, min_size=1, max_size=5).map("".join)
+    path = st.lists(st.sampled_from(["a", "b", "cache", "x.yaml", "a.d", "ab", "b-a"]), min_size=1, max_size=4).map("/".join)
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(pattern, min_size=1, max_size=4), path)
+    def check(patterns, rel):
+        assert ExcludeMatcher(patterns)(rel) == reference(rel, patterns), (patterns, rel)
+
+    check()
+    assert ExcludeMatcher(["*/cache"])("a/cache/x.yaml")  # a leading directory matches a wildcard-first pattern
