@@ -80,7 +80,7 @@ def cmd_scan(args) -> int:
     from migrator.cli import CliError
     from migrator.config import load_config
 
-    baseline = args.baseline or load_config(args.config, args.paths or ["."]).data.get("baseline")
+    baseline = args.baseline or load_config(args.config, args.paths or ["."]).path_value("baseline")
     if args.update_baseline and not baseline:
         raise CliError("--update-baseline needs --baseline FILE (or `baseline:` in the config file)")
     args.baseline = baseline

@@ -4,20 +4,30 @@ Inside a git work tree the answer is git's: tracked files plus untracked ones th
 which is exactly what a GitOps controller would apply.  Elsewhere the tree is walked and
 `.gitignore` patterns are honoured as far as fnmatch can express them.  Symlinks are never followed
 out of the scanned root, and a link that loops is reported rather than hanging the walk.
+
+Each file is read once, by its real path: a symlink to a file inside the root and the file itself
+are one candidate (reported under the real path), so findings are not doubled and `fix --write`
+does not write the same file twice.  Directories that cannot be read are reported like files that
+cannot be read (findings must not vanish silently), and temp files left by a killed write are reported.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrator.fsio import is_own_temp
 from migrator.model import Problem
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# Every git call the tool makes: a `.git/config` inside an unpacked archive or a copied tree can name a
+# program as core.fsmonitor, which `git ls-files`/`status` would run; the tool never runs repository content.
+SAFE_GIT = ("-c", "core.fsmonitor=false")
 _ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".terraform", "__pycache__", ".venv"}
 
 
@@ -45,17 +55,23 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     candidates: list[Candidate] = []
     problems: list[Problem] = []
     seen: set[str] = set()
+    seen_real: set[str] = set()
+    excluded = ExcludeMatcher(excludes)
     for p in roots:
         files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else ([p.absolute()], []))
         problems.extend(probs)
         for f in files:
             rel = _relative(f, root)
-            if rel in seen or _excluded(rel, excludes):
+            if rel in seen or excluded(rel):
                 continue
             seen.add(rel)
+            if is_own_temp(f.name):
+                problems.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
+                                        "`fix --write` in this directory removes it, or delete it", kind="skipped"))
+                continue
             if p.is_dir() and not f.name.endswith(YAML_SUFFIXES):
                 continue
-            if f.is_symlink():
+            if os.path.islink(f):  # not Path.is_symlink: it raises in a directory we may not search
                 problem = _check_link(f, root, rel)
                 if problem:
                     problems.append(problem)
@@ -64,7 +80,15 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
             if problem:
                 problems.append(problem)
                 continue
-            candidates.append(Candidate(f, rel))
+            real = os.path.realpath(f)
+            if real in seen_real:
+                continue  # the same file reached through a symlink: read once
+            seen_real.add(real)
+            real_rel = _relative(Path(real), root) if os.path.islink(f) else rel
+            if real_rel != rel and (real_rel in seen or excluded(real_rel)):
+                continue
+            seen.add(real_rel)
+            candidates.append(Candidate(Path(real) if real_rel != rel else f, real_rel))
     candidates.sort(key=lambda c: c.relpath)
     return root, candidates, problems
 
@@ -84,14 +108,71 @@ def _relative(f: Path, root: Path) -> str:
             return f.as_posix()
 
 
-def _excluded(rel: str, excludes: tuple[str, ...]) -> bool:
-    for pattern in excludes:
-        pat = pattern.rstrip("/")
-        if fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(rel, pat + "/*") or any(
-            fnmatch.fnmatch(part, pat) for part in rel.split("/")
-        ):
+class ExcludeMatcher:
+    """`--exclude`/`exclude:` globs, compiled once: a pattern matches a path, a directory above it, or one
+    of its path components (fnmatch semantics, as before).
+
+    Why not a loop over fnmatch: 200,000 patterns (a config file is untrusted input) × every file ×
+    every component took over a minute.  Literal patterns are a set lookup; globs are indexed by
+    their literal prefix (or, when they start with a wildcard, their literal suffix), so a path
+    is tried only against the few patterns that could match it.
+    """
+
+    def __init__(self, patterns) -> None:
+        self.literal: set[str] = set()
+        self.by_prefix: dict[str, list[str]] = {}
+        self.by_suffix: dict[str, list[str]] = {}
+        self.rest: list[str] = []
+        self._compiled: dict = {}
+        for pat in dict.fromkeys(str(x).rstrip("/") for x in patterns):
+            if not pat:
+                continue
+            cut = min((i for i in (pat.find(c) for c in "*?[") if i >= 0), default=-1)
+            if cut < 0:
+                self.literal.add(pat)
+            elif cut > 0:
+                self.by_prefix.setdefault(pat[:cut], []).append(pat)
+            else:
+                tail = re.split(r"[*?\[\]]", pat)[-1]
+                (self.by_suffix.setdefault(tail, []) if tail else self.rest).append(pat)
+        self.prefix_lengths = sorted({len(k) for k in self.by_prefix})
+        self.suffix_lengths = sorted({len(k) for k in self.by_suffix})
+
+    def __bool__(self) -> bool:
+        return bool(self.literal or self.by_prefix or self.by_suffix or self.rest)
+
+    def __call__(self, rel: str) -> bool:
+        """fnmatch(rel, pat) or fnmatch(rel, pat + "/*") or fnmatch(part, pat) for any pattern; the middle one
+        holds exactly when a leading directory of rel matches pat, which is what is checked."""
+        if not self:
+            return False
+        parts = rel.split("/")
+        texts = [rel, *parts, *("/".join(parts[:k]) for k in range(1, len(parts)))]
+        if self.literal and any(t in self.literal for t in texts):
             return True
-    return False
+        return any(self._match(pat, t) for t in texts for pat in self._candidates(t))
+
+    def _candidates(self, text: str):
+        for n in self.prefix_lengths:
+            if n > len(text):
+                break
+            yield from self.by_prefix.get(text[:n], ())
+        for n in self.suffix_lengths:
+            if n > len(text):
+                break
+            yield from self.by_suffix.get(text[len(text) - n:], ())
+        yield from self.rest
+
+    def _match(self, pat: str, text: str) -> bool:
+        match = self._compiled.get(pat)
+        if match is None:
+            match = self._compiled[pat] = re.compile(fnmatch.translate(pat)).match
+        return match(text) is not None
+
+
+def _excluded(rel: str, excludes: tuple[str, ...]) -> bool:
+    """One-off check (compiles the patterns each call; discover() keeps one ExcludeMatcher)."""
+    return ExcludeMatcher(excludes)(rel)
 
 
 def _check_link(f: Path, root: Path, rel: str) -> Problem | None:
@@ -148,23 +229,31 @@ def read_regular(path: Path) -> bytes:
 
 
 def _walk_dir(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:
-    files = _git_files(directory)
-    if files is not None:
-        return files, []
+    listed = _git_files(directory)
+    if listed is not None:
+        files, unreadable = listed
+        return files, [_unreadable_dir(directory / d, root, why) for d, why in unreadable]
     return _plain_walk(directory, root)
 
 
-def _git_files(directory: Path) -> list[Path] | None:
+def _unreadable_dir(path: Path, root: Path, why: str) -> Problem:
+    return Problem(_relative(path, root).rstrip("/") + "/", f"cannot read directory: {why}; files in it were not scanned")
+
+
+_GIT_UNREADABLE = re.compile(r"could not open directory '(.*)': (.*)$")
+
+
+def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | None:
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree."""
     try:
         inside = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--is-inside-work-tree"],
+            ["git", *SAFE_GIT, "-C", str(directory), "rev-parse", "--is-inside-work-tree"],
             capture_output=True, text=True, timeout=30,
         )
         if inside.returncode != 0 or inside.stdout.strip() != "true":
             return None
         out = subprocess.run(
-            ["git", "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            ["git", *SAFE_GIT, "-C", str(directory), "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
             capture_output=True, timeout=120,
         )
     except (OSError, subprocess.SubprocessError):
@@ -176,16 +265,37 @@ def _git_files(directory: Path) -> list[Path] | None:
         if not raw:
             continue
         p = directory / os.fsdecode(raw)
-        if p.is_file() or p.is_symlink():  # deleted-but-tracked files are gone from the tree
+        if _present(p):  # deleted-but-tracked files are gone from the tree
             files.append(p)
-    return files
+    unreadable = []  # git lists what it can and warns about directories it cannot open
+    for line in os.fsdecode(out.stderr).splitlines():
+        m = _GIT_UNREADABLE.search(line)
+        if m:
+            unreadable.append((m.group(1), m.group(2)))
+    return files, unreadable
+
+
+def _present(p: Path) -> bool:
+    """Exists (or cannot even be checked: a file in an unreadable directory is reported when read, not dropped)."""
+    try:
+        os.lstat(p)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return p.is_file() or p.is_symlink()
 
 
 def _plain_walk(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:
     """os.walk without following links, honouring .gitignore files met on the way."""
     files: list[Path] = []
+    problems: list[Problem] = []
     ignores: list[tuple[Path, list[str]]] = []
-    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        problems.append(_unreadable_dir(Path(exc.filename or directory), root, exc.strerror or str(exc)))
+
+    for dirpath, dirnames, filenames in os.walk(directory, followlinks=False, onerror=unreadable):
         here = Path(dirpath)
         gi = here / ".gitignore"
         if gi.is_file():
@@ -195,7 +305,7 @@ def _plain_walk(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]
             p = here / name
             if not _ignored(p, ignores, False):
                 files.append(p)
-    return files, []
+    return files, problems
 
 
 def _read_gitignore(path: Path) -> list[str]:

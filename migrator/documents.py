@@ -293,7 +293,12 @@ def decode(path: str, raw: bytes, max_bytes: int) -> tuple[str | None, Problem |
     if len(raw) > max_bytes:
         mb = len(raw) / (1024 * 1024)
         return None, Problem(path, f"file is {mb:.1f} MB, over the {max_bytes // (1024 * 1024)} MB limit (--max-file-size); not scanned", kind="skipped")
-    if b"\x00" in raw:
+    if b"\x00" in raw or raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        from migrator.fsio import wide_encoding
+
+        wide = wide_encoding(raw)
+        if wide:
+            return None, Problem(path, f"{wide} text, not UTF-8; YAML files must be UTF-8 (convert with iconv -f {wide} -t UTF-8); not scanned")
         return None, Problem(path, "binary file (contains NUL bytes), not YAML; not scanned")
     try:
         text = raw.decode("utf-8")

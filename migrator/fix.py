@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from migrator.discover import SAFE_GIT
 from migrator.model import Finding
 from migrator.remedies import FileChange, FixContext, Refused, Remedy, build as build_remedy, options_for
 
@@ -104,7 +105,7 @@ def plan_remedies(result, remedies: list[Remedy], refused=(), undecided=()) -> F
 
 def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
     from migrator.edits import EditError, apply_edits
-    from migrator.fsio import read_text
+    from migrator.fsio import OutsideRootError, inside_root, read_text
     from migrator.verify import verify_rewrite
 
     by_path: dict[str, list[tuple[Remedy, FileChange]]] = {}
@@ -114,7 +115,11 @@ def _apply(result, remedies: list[Remedy]) -> list[FilePlan]:
     out = []
     for path, items in sorted(by_path.items()):
         rems = _unique([r for r, _ in items])
-        abspath = result.root / path
+        try:  # names in the path came from the repository: prove it stays inside before reading or writing
+            abspath = inside_root(result.root, path)
+        except OutsideRootError as exc:
+            out.append(FilePlan(path, "", "", None, rems, str(exc)))
+            continue
         new_texts = [ch.new_text for _, ch in items if ch.new_text is not None]
         if new_texts:
             out.append(_new_file(path, abspath, new_texts[0], rems))
@@ -183,7 +188,7 @@ def _new_file(path: str, abspath: Path, text: str, rems: list[Remedy]) -> FilePl
 
 def repo_prefix(root: Path) -> str:
     try:
-        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
+        top = subprocess.run(["git", *SAFE_GIT, "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return ""
     if top.returncode != 0:
@@ -195,6 +200,30 @@ def repo_prefix(root: Path) -> str:
     return "" if rel == "." else rel + "/"
 
 
+def quote_path(path: str) -> str:
+    """A path as git prints it (core.quotePath): C-style quoted when it has control characters, `"`, `\\`
+    or non-ASCII bytes, so a name with a newline or tab stays on one line and `git apply` reads it back."""
+    raw = path.encode("utf-8", "surrogateescape")
+    if not any(b < 0x20 or b >= 0x7F or b in (0x22, 0x5C) for b in raw):
+        return path
+    named = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
+             0x22: '\\"', 0x5C: "\\\\"}
+    out = []
+    for b in raw:
+        if b in named:
+            out.append(named[b])
+        elif b < 0x20 or b >= 0x7F:
+            out.append(f"\\{b:03o}")
+        else:
+            out.append(chr(b))
+    return '"' + "".join(out) + '"'
+
+
+def _header_text(text: str) -> str:
+    """A header line stays one line: control characters from names in the repository are escaped."""
+    return "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in str(text))
+
+
 def render_diff(plan: FixPlan, *, header: bool = True) -> str:
     """A unified diff `git apply` accepts, paths relative to the repo root, remedy notes as a header."""
     chunks = []
@@ -202,47 +231,115 @@ def render_diff(plan: FixPlan, *, header: bool = True) -> str:
         groups: dict[tuple, list] = {}
         for r in plan.remedies:  # one mesh-wide change fixes many findings: say it once
             groups.setdefault((r.strategy, r.summary, r.security_cost, tuple(r.notes)), []).append(r.finding)
+        h = _header_text
         for (strategy, summary, cost, notes), findings in groups.items():
-            chunks.append(f"# strategy {strategy}: {summary}\n")
+            chunks.append(f"# strategy {strategy}: {h(summary)}\n")
             for f in findings:
-                chunks.append(f"#   fixes {f.rule} {f.resource} ({f.path}:{f.line})\n")
-            chunks.append(f"#   security cost: {cost}\n")
+                chunks.append(f"#   fixes {f.rule} {h(f.resource)} ({h(f.path)}:{f.line})\n")
+            chunks.append(f"#   security cost: {h(cost)}\n")
             for note in notes:
-                chunks.append(f"#   note: {note}\n")
+                chunks.append(f"#   note: {h(note)}\n")
     for fp in plan.pending:
         name = plan.repo_prefix + fp.path
         old_lines = fp.old.splitlines(keepends=True)
         new_lines = fp.new.splitlines(keepends=True)
-        a = "/dev/null" if fp.is_new else f"a/{name}"
-        chunks.append(f"diff --git a/{name} b/{name}\n")
+        qa, qb = quote_path(f"a/{name}"), quote_path(f"b/{name}")  # a tab or newline in a name: quoted as git does
+        a = "/dev/null" if fp.is_new else qa
+        chunks.append(f"diff --git {qa} {qb}\n")
         if fp.is_new:
             chunks.append("new file mode 100644\n")
-        for line in difflib.unified_diff(old_lines, new_lines, a, f"b/{name}", n=3):
+        for line in difflib.unified_diff(old_lines, new_lines, a, qb, n=3, lineterm="\n"):
             if not line.endswith("\n"):
                 line += "\n\\ No newline at end of file\n"
             chunks.append(line)
     return "".join(chunks)
 
 
-def write_plan(plan: FixPlan) -> list[str]:
-    """Apply every pending file atomically; returns one-line problems (stale or unwritable files)."""
-    from migrator.fsio import StaleFileError, atomic_write
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during write_plan, after the files already written were put back.
 
-    problems = []
-    for fp in plan.pending:
-        target = plan.root / fp.path
-        try:
-            if fp.is_new:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if target.exists():
-                    problems.append(f"{fp.path}: appeared on disk since the plan was made; not overwritten")
-                    continue
-            atomic_write(target, fp.new, expected_sha256=fp.sha256)
-        except StaleFileError:
-            problems.append(f"{fp.path}: changed on disk since it was read; not overwritten")
-        except OSError as exc:
-            problems.append(f"{fp.path}: not written: {exc.strerror or exc}")
+    `restored`: files written by the batch and rolled back to their original text (new files removed);
+    `kept`: one-line reasons for files that could not be rolled back (they hold the fixed text).
+    """
+
+    def __init__(self, restored: list[str], kept: list[str]):
+        super().__init__(f"interrupted; rolled back {len(restored)} file(s)" + (f", {len(kept)} not rolled back" if kept else ""))
+        self.restored, self.kept = restored, kept
+
+
+def write_plan(plan: FixPlan) -> list[str]:
+    """Apply every pending file atomically; returns one-line problems (stale, unwritable, outside the root).
+
+    The batch is all or nothing under Ctrl-C: each file's original text stays in memory until the
+    batch ends, and an interrupt rolls back what was already written (BatchInterrupted says which).
+    """
+    problems: list[str] = []
+    done: list[FilePlan] = []
+    current = None
+    try:
+        for fp in plan.pending:
+            current = fp
+            problem = _write_one(plan.root, fp)
+            current = None
+            if problem:
+                problems.append(problem)
+            else:
+                done.append(fp)
+    except KeyboardInterrupt:
+        raise BatchInterrupted(*_roll_back(plan.root, done + ([current] if current else []))) from None
     return problems
+
+
+def _write_one(root: Path, fp: FilePlan) -> str | None:
+    from migrator.fsio import OutsideRootError, StaleFileError, atomic_write, inside_root
+
+    try:
+        target = inside_root(root, fp.path)
+        if fp.is_new:
+            if target.exists() or target.is_symlink():
+                return f"{fp.path}: appeared on disk since the plan was made; not overwritten"
+            target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, fp.new, expected_sha256=fp.sha256, root=root)
+    except OutsideRootError as exc:
+        return str(exc)
+    except StaleFileError:
+        return f"{fp.path}: changed on disk since it was read; not overwritten"
+    except OSError as exc:
+        return f"{fp.path}: not written: {exc.strerror or exc}"
+    return None
+
+
+def _roll_back(root: Path, files: list[FilePlan]) -> tuple[list[str], list[str]]:
+    """Put back the original text of every file this batch wrote (a second Ctrl-C is ignored meanwhile)."""
+    import hashlib
+    import signal
+    import threading
+
+    from migrator.fsio import StaleFileError, atomic_write, inside_root
+
+    main = threading.current_thread() is threading.main_thread()
+    old_handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+    restored, kept = [], []
+    try:
+        for fp in files:
+            ours = hashlib.sha256(fp.new.encode("utf-8")).hexdigest()
+            try:
+                target = inside_root(root, fp.path)
+                if not target.exists():
+                    continue
+                if hashlib.sha256(target.read_bytes()).hexdigest() != ours:
+                    continue  # the interrupt came before this file was replaced: it is untouched
+                if fp.is_new:
+                    target.unlink()
+                else:
+                    atomic_write(target, fp.old, expected_sha256=ours, root=root)
+                restored.append(fp.path)
+            except (OSError, StaleFileError, ValueError) as exc:
+                kept.append(f"{fp.path}: could not roll back ({getattr(exc, 'strerror', None) or exc}); it has the fixed text")
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, old_handler)
+    return restored, kept
 
 
 # --------------------------------------------------------------------------------------------- CLI
@@ -273,13 +370,58 @@ def plan_from_args(args, result) -> FixPlan:
     config = load_config(args.config, args.paths or ["."])
     fix_cfg = config.data.get("fix") or {}
     per_rule = {k.upper(): v for k, v in ((config.data.get("rules") or {}).get("strategy") or {}).items()}
-    from migrator.remedies import ca_bundles
-
-    bundle = args.ca_bundle or fix_cfg.get("ca_bundle")
-    ca_bundles.parse(bundle)  # a malformed value is a usage error (exit 2), not a refusal per finding
-    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), bundle,
+    ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), _ca_bundle(args.ca_bundle, config),
                      args.ca_path or fix_cfg.get("ca_path"))
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
+
+
+def applicable_refusals(plan) -> list:
+    """Refusals of a remedy the finding's rule offers (a remedy that is not one of the rule's remedies —
+    `--strategy skip-verify` meeting an MM104 — is not a failure to fix, and does not change the exit code)."""
+    from migrator.rules import catalog
+
+    metas = catalog()
+    out = []
+    for f, why in plan.refused:
+        name = why.split(":", 1)[0]
+        meta = metas.get(f.rule)
+        if meta is not None and name in meta.remedies:
+            out.append((f, why))
+    return out
+
+
+def _ca_bundle(cli_value, config):
+    """--ca-bundle [HOST=]FILE (repeatable), else the config's fix.ca_bundle (a file or {host: file}).
+
+    Checked once up front, so a bundle that cannot be used is a usage error (exit 2), not a
+    per-finding shrug: the value must parse (remedies/ca_bundles.py), config paths resolve against the
+    config file's folder and stay inside its repository (config.path_value), and every file must be a
+    certificates-only PEM bundle (pem.py).  Returns the parsed CaBundles with resolved paths.
+    """
+    from migrator.cli import CliError
+    from migrator.config import ConfigError
+    from migrator.pem import PemError, read_ca_bundle
+    from migrator.remedies import ca_bundles
+
+    if cli_value:
+        bundles = ca_bundles.parse(cli_value)
+    else:
+        raw = (config.data.get("fix") or {}).get("ca_bundle")
+        if raw is None:
+            return None
+        parsed = ca_bundles.parse(raw)
+        if isinstance(raw, dict):
+            bundles = ca_bundles.CaBundles({h: str(config.path_value("fix", "ca_bundle", h)) for h in parsed.by_host})
+        else:
+            bundles = ca_bundles.CaBundles(plain=str(config.path_value("fix", "ca_bundle")))
+    for host, path in list(bundles.by_host.items()) + ([("", bundles.plain)] if bundles.plain else []):
+        try:
+            read_ca_bundle(str(path))
+        except PemError as exc:
+            if cli_value:
+                raise CliError(f"--ca-bundle {host + '=' if host else ''}{exc}") from None
+            raise ConfigError(f"{config.path}: fix.ca_bundle{'.' + host if host else ''}: {exc}") from None
+    return bundles if bundles else None
 
 
 def run(args) -> int:
@@ -306,7 +448,15 @@ def run(args) -> int:
                 if input(f"write {len(plan.pending)} file(s)? [y/N] ").strip().lower() not in ("y", "yes"):
                     print("nothing written", file=sys.stderr)
                     return 0
-            problems = write_plan(plan)
+            try:
+                problems = write_plan(plan)
+            except BatchInterrupted as exc:
+                for line in exc.kept:
+                    print(line, file=sys.stderr)
+                print(f"interrupted: rolled back the {len(exc.restored)} file(s) already written"
+                      + (f"; {len(exc.kept)} file(s) keep the fix (listed above)" if exc.kept else "; no file changed"),
+                      file=sys.stderr)
+                return 130
             for p in problems:
                 print(p, file=sys.stderr)
             print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
@@ -314,7 +464,7 @@ def run(args) -> int:
                 return 1
     else:
         sys.stdout.write(diff)
-    if plan.failed:
+    if plan.failed or applicable_refusals(plan):  # a finding it was asked to fix and could not: not "ok"
         return 1
     if args.check:
         return 1 if plan.pending else 0

@@ -5,6 +5,14 @@ through a plain `open(path, "w")` leaves a truncated manifest that Argo CD may s
 content goes to a temp file in the same directory (same filesystem, so `os.replace` is an atomic
 rename), is fsync'ed, gets the original file's mode, and only then replaces the original.  If the
 file changed since we read it (an editor, a `git pull`), we refuse instead of overwriting that work.
+
+The scanned repository is untrusted input (README, SECURITY): every path the tool derives from it
+(a manifest's name, a config file's `baseline:`) goes through `inside_root` before anything is
+written, so no name or `..` or symlink can steer a write outside the scanned root.
+
+Temp files are named `.NAME.mm<pid>.XXXXXXXX.tmp`.  A run killed with SIGKILL cannot remove its
+own; the next write to the same directory removes those whose process is gone (`sweep_stale_temps`),
+and a scan reports any it sees (`is_own_temp`), so none lingers unnoticed.
 """
 
 from __future__ import annotations
@@ -12,12 +20,115 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import stat
 import tempfile
+from pathlib import Path
 
 
 class StaleFileError(Exception):
     """The file changed on disk since it was read; writing would discard someone's change."""
+
+
+class OutsideRootError(ValueError):
+    """A path the tool was about to write resolves outside the root it may write in."""
+
+
+def inside_root(root, path) -> Path:
+    """`path` (relative to `root`, or absolute) after resolving `..` and symlinks, proven inside `root`.
+
+    Why one helper: every writer (fix, baseline, generated Secrets and RBAC) calls it, so the rule
+    "never write outside the repository" is checked in one place, after resolution, whatever the
+    name was built from.  Raises OutsideRootError with a one-line reason.
+    """
+    base = Path(os.path.realpath(os.fspath(root)))
+    target = Path(os.path.realpath(os.path.join(base, os.fspath(path))))
+    if target != base and base not in target.parents:
+        raise OutsideRootError(f"{path}: resolves to {target}, outside {base}; not written")
+    if target == base:
+        raise OutsideRootError(f"{path}: is the root directory itself; not written")
+    return target
+
+
+# `.NAME.mm<pid>.XXXXXXXX.tmp`: mkstemp's 8 characters come from [a-z0-9_]
+_OWN_TEMP = re.compile(r"^\.(?P<name>.+)\.mm(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.tmp$")
+# what versions before the pid was added left behind: reported, never removed (the name alone is not proof)
+_OLD_TEMP = re.compile(r"^\.(?P<name>.+\.ya?ml)\.[a-z0-9_]{8}\.tmp$")
+
+
+_SWEPT: set[str] = set()
+
+
+def is_own_temp(name: str) -> bool:
+    """Whether a file name has the shape of a temp file atomic_write creates."""
+    return bool(_OWN_TEMP.match(name) or _OLD_TEMP.match(name))
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # exists (owned by someone else) or cannot tell: leave it alone
+    return True
+
+
+def sweep_stale_temps(directory) -> tuple[list[str], list[str]]:
+    """Remove our temp files in `directory` whose writing process is gone; (removed, left) paths.
+
+    Only names matching `_OWN_TEMP` with a dead pid are removed: a live writer's temp file, or one
+    from an older version (no pid in the name), is left and returned for the caller to report.
+    """
+    removed: list[str] = []
+    left: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed, left
+    for name in names:
+        path = os.path.join(directory, name)
+        m = _OWN_TEMP.match(name)
+        if m and _pid_alive(int(m.group("pid"))):
+            continue  # a running writer's (possibly ours): not stale
+        if not (m or _OLD_TEMP.match(name)):
+            continue
+        if m and os.path.isfile(path) and not os.path.islink(path):
+            try:
+                os.unlink(path)
+                removed.append(path)
+                continue
+            except OSError:
+                pass
+        left.append(path)
+    return removed, left
+
+
+def wide_encoding(raw: bytes) -> str | None:
+    """"UTF-16LE" … when `raw` is UTF-16/32 text (by BOM, or by the NUL pattern of ASCII text), else None.
+
+    Why: such a file contains NUL bytes and was reported as "binary"; the user needs to hear that it
+    is text in an encoding YAML tools here do not read, so they convert it rather than delete it.
+    """
+    for bom, name in ((b"\xff\xfe\x00\x00", "UTF-32LE"), (b"\x00\x00\xfe\xff", "UTF-32BE"),
+                      (b"\xff\xfe", "UTF-16LE"), (b"\xfe\xff", "UTF-16BE")):
+        if raw.startswith(bom):
+            return name
+    head = raw[:4096]
+    if len(head) < 4 or b"\x00" not in head:
+        return None
+    if len(head) % 4 == 0 and head[1::4] == head[2::4] == head[3::4] == bytes(len(head) // 4) and b"\x00" not in head[0::4]:
+        return "UTF-32LE"
+    if len(head) % 4 == 0 and head[0::4] == head[1::4] == head[2::4] == bytes(len(head) // 4) and b"\x00" not in head[3::4]:
+        return "UTF-32BE"
+    even, odd = head[0::2], head[1::2]
+    if len(head) % 2 == 0 and odd == bytes(len(odd)) and b"\x00" not in even:
+        return "UTF-16LE"
+    if len(head) % 2 == 0 and even == bytes(len(even)) and b"\x00" not in odd:
+        return "UTF-16BE"
+    return None
 
 
 def read_text(path) -> tuple[str, str]:
@@ -31,20 +142,24 @@ def read_text(path) -> tuple[str, str]:
     return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
 
 
-def atomic_write(path, text: str, *, expected_sha256: str | None = None) -> None:
+def atomic_write(path, text: str, *, expected_sha256: str | None = None, root=None) -> None:
     """Replace `path` with `text` (UTF-8) atomically; the original survives any failure untouched.
 
     A symlink is written through (its target is replaced, the link stays).  A file with no write
-    permission bits is refused even for root: read-only is the owner saying "do not edit".
+    permission bits is refused even for root: read-only is the owner saying "do not edit".  With
+    `root`, the resolved target must lie inside it (`inside_root`), or nothing is written.
     """
-    target = os.path.realpath(os.fspath(path))
+    target = os.fspath(inside_root(root, path)) if root is not None else os.path.realpath(os.fspath(path))
     directory = os.path.dirname(target) or "."
     st = _existing_stat(target)
     if st is not None and (not st.st_mode & 0o222 or not os.access(target, os.W_OK)):
         raise PermissionError(errno.EACCES, "file is read-only; not replacing it", target)
     _check_fresh(target, expected_sha256)
     mode = stat.S_IMODE(st.st_mode) if st is not None else _default_mode()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(target) + ".", suffix=".tmp")
+    if directory not in _SWEPT:  # once per directory and run: a batch of 1,000 files lists each directory once
+        _SWEPT.add(directory)
+        sweep_stale_temps(directory)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.mm{os.getpid()}.", suffix=".tmp")
     try:
         try:
             _write_all(fd, text.encode("utf-8"))

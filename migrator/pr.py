@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from migrator import __version__
+from migrator.discover import SAFE_GIT
+from migrator.fix import applicable_refusals, quote_path
 from migrator.remedies import FixContext, Refused, Remedy, build as build_remedy
 
 GIT_TIMEOUT = 120
@@ -61,23 +63,28 @@ class Git:
     identity: tuple[str, ...] = ()  # ("-c", "user.name=…", "-c", "user.email=…") when git has none
 
     def run(self, *args: str, check: bool = True, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-        cmd = ["git", *self.identity, "-C", str(self.top), *args]
-        try:
+        cmd = ["git", *SAFE_GIT, *self.identity, "-C", str(self.top), *args]
+        try:  # literal pathspecs: a file named `*.yaml` or `:(glob)x` must stage that file, not a pattern's matches
             proc = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=GIT_TIMEOUT,
-                                  env={**os.environ, **(env or {})})
+                                  env={**os.environ, "GIT_LITERAL_PATHSPECS": "1", **(env or {})})
         except FileNotFoundError as exc:
             raise PrError("git is not installed (needed for `pr`; `fix` works without it)") from exc
         except subprocess.TimeoutExpired as exc:
             raise PrError(f"git {' '.join(args[:2])} did not finish within {GIT_TIMEOUT}s") from exc
         if check and proc.returncode != 0:
-            raise PrError(f"git {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
+            raise PrError(git_failure(args[0], proc.stderr or proc.stdout))
         return proc
 
     # -- state ------------------------------------------------------------------------------------
-    def status(self) -> list[str]:
-        """`git status --porcelain` lines (untracked files included, ignored files not)."""
-        out = self.run("status", "--porcelain=v1", "--untracked-files=all").stdout
-        return [ln for ln in out.splitlines() if ln.strip()]
+    def status(self) -> list[StatusEntry]:
+        """Changed and untracked files (ignored files not), read from `git status --porcelain -z`.
+
+        Why -z: without it git quotes names with non-ASCII bytes, quotes or control characters
+        (`"dr-str\\303\\257pe.yaml"`), and a quoted name never equals the path the tool writes, so a
+        user's edit to that file slipped past the "never edit a dirty file" check.
+        """
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all").stdout
+        return parse_status_z(out)
 
     def head(self) -> tuple[str | None, str]:
         """(current branch or None when detached, HEAD commit)."""
@@ -100,10 +107,55 @@ class Git:
         return (m.group(1), m.group(2)) if m else (FALLBACK_NAME, FALLBACK_EMAIL)
 
 
+@dataclass(frozen=True)
+class StatusEntry:
+    """One `git status --porcelain -z` entry: the XY code, the path and, for a rename or copy, the old path."""
+
+    code: str
+    path: str
+    orig: str | None = None
+
+    def __str__(self) -> str:
+        shown = quote_path(self.path)
+        return f"{self.code} {quote_path(self.orig)} -> {shown}" if self.orig else f"{self.code} {shown}"
+
+
+def parse_status_z(out: str) -> list[StatusEntry]:
+    """Entries are NUL-terminated `XY PATH`; a rename or copy is followed by its source path as another field."""
+    fields = out.split("\0")
+    entries, i = [], 0
+    while i < len(fields):
+        item = fields[i]
+        i += 1
+        if len(item) < 4:
+            continue
+        code, path = item[:2], item[3:]
+        orig = None
+        if "R" in code or "C" in code:
+            orig = fields[i] if i < len(fields) else None
+            i += 1
+        entries.append(StatusEntry(code, path, orig))
+    return entries
+
+
+def git_failure(command: str, output: str) -> str:
+    """One line for a failed git command: its name and git's own words, never the arguments.
+
+    Why: the arguments of `git commit` hold the whole commit message; a hook that refuses the commit
+    should be quoted, not drowned in the message it refused.
+    """
+    lines = [ln.strip() for ln in (output or "").strip().splitlines() if ln.strip()]
+    said = "; ".join(lines[-5:])
+    if len(said) > 500:
+        said = said[:500] + "…"
+    hint = " (pr runs your git hooks; --no-verify skips them)" if command == "commit" else ""
+    return f"git {command} failed{hint}: {said or 'no output'}"
+
+
 def find_git(path: Path) -> Git | None:
     """The work tree containing path (None outside git), with a fallback identity if git has none."""
     try:
-        top = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+        top = subprocess.run(["git", *SAFE_GIT, "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True,
                              timeout=GIT_TIMEOUT)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -116,7 +168,7 @@ def find_git(path: Path) -> Git | None:
     return git
 
 
-def dirty_message(lines: list[str]) -> str:
+def dirty_message(lines: list) -> str:
     shown = "\n".join(f"  {ln}" for ln in lines[:10]) + (f"\n  … and {len(lines) - 10} more" if len(lines) > 10 else "")
     return ("the work tree has uncommitted changes; commit or stash them first so the branch holds only the verified "
             f"edits (or pass --allow-dirty):\n{shown}")
@@ -287,6 +339,8 @@ def verify_changes(changes: ChangeSet, *, on_disk: bool = False) -> Verification
             for fp in changes.plan.pending:
                 target = copy / fp.path
                 target.parent.mkdir(parents=True, exist_ok=True)
+                if target.is_symlink():  # an absolute link in the copy points back into the real tree
+                    target.unlink()
                 target.write_bytes(fp.new.encode("utf-8"))
             paths = [str(copy / Path(p).resolve().relative_to(root)) if _inside(p, root) else str(copy)
                      for p in (changes.paths or [str(root)])]
@@ -354,18 +408,18 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
             lines.append("")
             lines.append("Pins changed:")
             for e in up.step.edits:
-                lines.append(f"- {changes.repo_path(e.pin.path)}:{e.pin.line} {e.pin.source}: {e.old} -> {e.new}")
+                lines.append(f"- {quote_path(changes.repo_path(e.pin.path))}:{e.pin.line} {e.pin.source}: {e.old} -> {e.new}")
         if up.fixed:
             lines.append("")
             lines.append("Findings cleared by this version:")
             for f in up.fixed:
-                lines.append(f"- {f.rule} {f.resource} ({changes.repo_path(f.path)}:{f.line})")
+                lines.append(f"- {f.rule} {_one_line(f.resource)} ({quote_path(changes.repo_path(f.path))}:{f.line})")
         lines.append("")
     if changes.applied:
         lines.append("Findings fixed:")
         for r in changes.applied:
             f = r.finding
-            lines.append(f"- {f.rule} {f.resource} ({changes.repo_path(f.path)}:{f.line}): {r.strategy}: {r.summary}")
+            lines.append(f"- {f.rule} {_one_line(f.resource)} ({quote_path(changes.repo_path(f.path))}:{f.line}): {r.strategy}: {_one_line(r.summary)}")
             lines.append(f"  security cost: {r.security_cost}")
         lines.append("")
     if ver is not None:
@@ -374,6 +428,11 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
                      + (f"; re-scan no longer reports {len(ver.gone)} of {len(changes.fixed)} finding(s)." if not ver.error else "."))
     body = "\n".join(_wrap_commit(ln) for ln in lines).strip() + "\n"
     return subject(changes), body
+
+
+def _one_line(text) -> str:
+    """Names from the repository may hold control characters; in a commit message they stay on one line."""
+    return "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in str(text))
 
 
 def _wrap_commit(line: str, width: int = 100) -> str:
@@ -578,7 +637,7 @@ def format_patch(changes: ChangeSet, ver: Verification | None, author: tuple[str
     from migrator.fix import render_diff
 
     subj, body = commit_message(changes, ver)
-    stats = diffstat(changes.plan)
+    stats = [(quote_path(p), a, r, new) for p, a, r, new in diffstat(changes.plan)]  # a newline in a name stays quoted
     width = max((len(p) for p, *_ in stats), default=0)
     stat_lines = [f" {p.ljust(width)} | {a + r:>3} {'+' * min(a, 40)}{'-' * min(r, 40)}" for p, a, r, _ in stats]
     ins, dels = sum(a for _, a, _, _ in stats), sum(r for _, _, r, _ in stats)
@@ -614,20 +673,45 @@ def check_clean(git: Git, changes: ChangeSet, allow_dirty: bool) -> None:
     if dirty and not allow_dirty:
         raise PrError(dirty_message(dirty))
     touched = {changes.repo_path(fp.path) for fp in changes.plan.pending}
-    conflicts = [ln for ln in dirty if _porcelain_path(ln) in touched]
+    conflicts = [e for e in dirty if e.path in touched or e.orig in touched]
     if conflicts:
         raise PrError("these files would be edited but have uncommitted changes; commit or stash them first:\n"
-                      + "\n".join(f"  {ln}" for ln in conflicts))
+                      + "\n".join(f"  {e}" for e in conflicts))
 
 
-def _porcelain_path(line: str) -> str:
-    path = line[3:]
-    if " -> " in path:
-        path = path.split(" -> ", 1)[1]
-    return path.strip().strip('"')
+def check_written(git: Git, changes: ChangeSet) -> None:
+    """Each file to be staged holds exactly the bytes the tool wrote (nothing else is staged: see open_branch)."""
+    for fp in changes.plan.pending:
+        try:
+            on_disk = (git.top / changes.repo_path(fp.path)).read_bytes()
+        except OSError as exc:
+            raise PrError(f"{quote_path(fp.path)}: cannot re-read what was written ({exc.strerror or exc}); not committed") from None
+        if on_disk != fp.new.encode("utf-8"):
+            raise PrError(f"{quote_path(fp.path)}: changed on disk after it was written; not committed")
 
 
-def open_branch(git: Git, changes: ChangeSet, branch: str, *, allow_dirty: bool = False) -> tuple[Opened, Verification]:
+def check_commit(git: Git, files: list[str]) -> None:
+    """The commit holds exactly `files`, each with the content git computes from the work tree file now."""
+    listed = git.run("diff-tree", "-r", "--no-commit-id", "--name-only", "-z", "--root", "HEAD").stdout
+    committed = {f for f in listed.split("\0") if f}
+    if committed != set(files):
+        extra = sorted(committed - set(files))[:5]
+        raise PrError("the commit does not hold exactly the files written"
+                      + (f" (also: {', '.join(quote_path(e) for e in extra)})" if extra else ""))
+    want = git.run("hash-object", "--", *files).stdout.split()
+    tree = git.run("ls-tree", "-z", "HEAD", "--", *files).stdout
+    got = {}
+    for item in tree.split("\0"):
+        if "\t" in item:
+            meta, name = item.split("\t", 1)
+            got[name] = meta.split()[2]
+    for name, sha in zip(files, want):
+        if got.get(name) != sha:
+            raise PrError(f"{quote_path(name)}: the committed content is not what was written; not committed")
+
+
+def open_branch(git: Git, changes: ChangeSet, branch: str, *, allow_dirty: bool = False,
+                no_verify: bool = False) -> tuple[Opened, Verification]:
     """Create `branch` from HEAD, write the verified edits, re-scan, commit exactly those files.
 
     On any failure the work tree, the index and the current branch are put back as they were.
@@ -652,8 +736,10 @@ def open_branch(git: Git, changes: ChangeSet, branch: str, *, allow_dirty: bool 
             raise PrError("not committed: " + "; ".join(problems))
         ver = verify_changes(changes, on_disk=True)
         subj, body = commit_message(changes, ver)
+        check_written(git, changes)
         git.run("add", "--", *files)
-        git.run("commit", "-q", "-m", subj, "-m", body, "--only", "--", *files)
+        git.run("commit", "-q", *(["--no-verify"] if no_verify else []), "-m", subj, "-m", body, "--only", "--", *files)
+        check_commit(git, files)
         sha = git.run("rev-parse", "HEAD").stdout.strip()
     except BaseException:
         _undo(git, changes, files, base or base_sha, branch, written)
@@ -819,6 +905,8 @@ def register(sub) -> None:
     p.add_argument("--body-file", help="write the PR description (Markdown) here instead of stdout")
     p.add_argument("--patch", metavar="FILE", help="write a git format-patch-style patch instead of creating a branch and commit")
     p.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in files this does not edit")
+    p.add_argument("--no-verify", action="store_true", help="do not run the repository's pre-commit and commit-msg hooks "
+                   "(git commit --no-verify); by default pr runs them like any commit")
     p.add_argument("--secret-name", help="credential-name: name of the Secret holding the CA (default <dr-name>-ca)")
     p.add_argument("--ca-bundle", action="append", metavar="[HOST=]FILE",
                    help="credential-name: CA bundle (PEM, certificates only) for one upstream host as HOST=FILE; repeat per host "
@@ -832,21 +920,6 @@ def _fix_changes(args, result, options) -> ChangeSet:
     plan = plan_from_args(args, result)
     label = args.strategy or "-".join(sorted({r.strategy for r in plan.remedies})) or "fix"
     return ChangeSet(result, plan, label, None, options, list(args.paths or ["."]))
-
-
-def applicable_refusals(plan) -> list:
-    """Refusals of a remedy the finding's rule offers (a remedy that is not one of the rule's remedies —
-    `--strategy skip-verify` meeting an MM104 — is not a failure to fix, and does not change the exit code)."""
-    from migrator.rules import catalog
-
-    metas = catalog()
-    out = []
-    for f, why in plan.refused:
-        name = why.split(":", 1)[0]
-        meta = metas.get(f.rule)
-        if meta is not None and name in meta.remedies:
-            out.append((f, why))
-    return out
 
 
 def report_unfixed(changes: ChangeSet, stream=sys.stderr) -> None:
@@ -910,7 +983,7 @@ def run(args) -> int:
                 print(f"  {line}", file=sys.stderr)
             return 1 if unfixed else 0
         branch = args.branch or default_branch(changes)
-        opened, ver = open_branch(git, changes, branch, allow_dirty=args.allow_dirty)
+        opened, ver = open_branch(git, changes, branch, allow_dirty=args.allow_dirty, no_verify=args.no_verify)
     except PrError as exc:
         raise CliError(str(exc)) from exc
     body = render_body(changes, ver, commit=opened.commit, branch=opened.branch)

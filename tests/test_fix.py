@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -321,7 +322,10 @@ def test_one_plain_bundle_still_works_when_every_dr_has_the_same_host(run_cli):
 
 def test_config_file_maps_hosts_to_bundles(run_cli, tmp_path):
     repo = _copy(tmp_path, "spire-istio-1.22")
-    (repo / ".mesh-migrator.yaml").write_text(f"fix:\n  ca_bundle:\n    api.stripe.com: {CA}\n    api.sift.com: {CA2}\n")
+    (repo / "certs").mkdir()  # config paths resolve against the config file and must stay in the repo (issue 11)
+    shutil.copy(CA, repo / "certs" / Path(CA).name)
+    shutil.copy(CA2, repo / "certs" / Path(CA2).name)
+    (repo / ".mesh-migrator.yaml").write_text(f"fix:\n  ca_bundle:\n    api.stripe.com: certs/{Path(CA).name}\n    api.sift.com: certs/{Path(CA2).name}\n")
     code, diff, err = run_cli("fix", str(repo), "--strategy", "credential-name")
     assert code == 0, err
     assert "from example-fraud-scoring-root-ca.pem" in diff and "from example-root-ca.pem" in diff

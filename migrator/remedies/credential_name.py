@@ -9,8 +9,6 @@ selector, narrows exportTo to the DR's namespace as validation requires, and gen
 
 from __future__ import annotations
 
-import base64
-import re
 from pathlib import PurePosixPath
 
 from migrator.edits import DeleteKey, Upsert
@@ -39,6 +37,11 @@ def check(finding, ctx) -> None:
     if finding.rule == "MM103":
         if not ctx.secret_name:
             raise Refused("a Gateway needs a TLS Secret with the server certificate and key: pass --secret-name of an existing Secret")
+        from migrator.names import subdomain_problem
+
+        problem = subdomain_problem(secret_for(ctx, finding.resource.rsplit("/", 1)[-1]))
+        if problem:
+            raise Refused(f"Secret name: {problem}")
         return
     if "tls_path" not in finding.details:
         raise Refused("credential-name needs a DestinationRule TLS block")
@@ -52,6 +55,7 @@ def check(finding, ctx) -> None:
     if foreign:
         raise Refused(f"affected proxies {', '.join(foreign)} are outside namespace {dr.namespace}: a workloadSelector only selects "
                       "pods in the DR's own namespace, so each namespace needs its own DestinationRule (not automated)")
+    _check_names(dr, proxies, ctx)
     if finding.details.get("mode") == "MUTUAL" and not ctx.secret_name:
         raise Refused("MUTUAL needs the client certificate and key in the Secret: pass --secret-name of an existing Secret")
     bundle = ca_bundles.bundle_for(ctx.ca_bundle, _host(dr), ctx.view)
@@ -86,46 +90,26 @@ def _common_labels(proxies) -> dict:
 
 
 def _read_pem(path: str) -> list[str]:
-    """Certificates only: every block must parse as X.509 DER; private keys are refused outright."""
+    """Certificates only (migrator/pem.py): key material under any label is refused, as is a bundle over 1 MiB."""
+    from migrator.pem import PemError, read_ca_bundle
+
     try:
-        text = open(path, encoding="ascii").read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Refused(f"--ca-bundle {path}: cannot read a PEM file ({exc})") from exc
-    if re.search(r"-----BEGIN [A-Z ]*PRIVATE KEY-----", text):
-        raise Refused(f"--ca-bundle {path} contains a private key; refusing to put it in a manifest")
-    blocks = re.findall(r"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", text, re.S)
-    if not blocks:
-        raise Refused(f"--ca-bundle {path}: no PEM certificate found")
-    for i, b in enumerate(blocks):
-        try:
-            der = base64.b64decode("".join(b.split()), validate=True)
-        except ValueError as exc:
-            raise Refused(f"--ca-bundle {path}: certificate {i + 1} is not valid base64") from exc
-        if not _looks_like_x509(der):
-            raise Refused(f"--ca-bundle {path}: certificate {i + 1} is not a DER X.509 certificate")
-    return ["-----BEGIN CERTIFICATE-----\n" + "\n".join(b.split()) + "\n-----END CERTIFICATE-----" for b in blocks]
+        return read_ca_bundle(path)
+    except PemError as exc:
+        raise Refused(f"--ca-bundle {exc}") from exc
 
 
-def _looks_like_x509(der: bytes) -> bool:
-    """Minimal DER check: SEQUENCE { SEQUENCE (tbsCertificate) … } with consistent lengths."""
-    def read_len(buf, i):
-        first = buf[i]
-        if first < 0x80:
-            return first, i + 1
-        n = first & 0x7F
-        if n == 0 or n > 4 or i + 1 + n > len(buf):
-            raise ValueError
-        return int.from_bytes(buf[i + 1:i + 1 + n], "big"), i + 1 + n
-    try:
-        if len(der) < 16 or der[0] != 0x30:
-            return False
-        length, i = read_len(der, 1)
-        if i + length != len(der) or der[i] != 0x30:
-            return False
-        tbs_len, j = read_len(der, i + 1)
-        return j + tbs_len < len(der)
-    except (ValueError, IndexError):
-        return False
+def _check_names(dr, proxies, ctx) -> None:
+    """Names from the repository become file names and YAML here: each must be a valid Kubernetes name."""
+    from migrator.names import label_problem, subdomain_problem
+
+    checks = [("metadata.name", subdomain_problem(dr.name)), ("metadata.namespace", label_problem(dr.namespace)),
+              ("Secret name", subdomain_problem(secret_for(ctx, dr.name)))]
+    checks += [(f"serviceAccountName of {p.resource}", subdomain_problem(p.service_account))
+               for p in proxies if p.kind == "sidecar"]
+    for what, problem in checks:
+        if problem:
+            raise Refused(f"{what}: {problem}; not used in a generated file")
 
 
 def secret_for(ctx, resource_name: str) -> str:
