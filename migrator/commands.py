@@ -1,4 +1,4 @@
-"""What each subcommand does, on top of the pipeline; cli.py only parses arguments."""
+"""The read-only front end: `scan`, `sds`, `rules` and `explain`, on top of migrator.app."""
 
 from __future__ import annotations
 
@@ -8,76 +8,50 @@ from pathlib import Path
 
 from rich.console import Console
 
-from migrator.model import ScanOptions, severity_rank
-
-EXTRA_COMMANDS: dict = {}
-
-
-COMMAND_MODULES = ("migrator.fix", "migrator.plan", "migrator.wizard", "migrator.pr")
+from migrator.app import emit, exit_code, print_problems, run_scan
+from migrator.errors import CliError
 
 
-def register_extra(sub) -> None:
-    """Subcommands that live in their own modules (fix, plan, wizard, pr) register here."""
-    import importlib
-    import importlib.util
+def register(sub) -> None:
+    """The read-only commands: scan, sds, rules, explain."""
+    from migrator.app import add_scan_options
 
-    for module in COMMAND_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
-    for name, (register, _run) in EXTRA_COMMANDS.items():
-        register(sub)
+    scan = sub.add_parser("scan", help="report configurations an Istio/SPIRE version boundary breaks",
+                          description="Report configurations an Istio/SPIRE version boundary breaks.")
+    add_scan_options(scan)
+    scan.add_argument("--format", choices=["text", "json", "sarif", "markdown"], default="text",
+                      help="report format (default: text; json and sarif are stable machine interfaces)")
+    scan.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    scan.add_argument("--fail-on", choices=["info", "warning", "error", "never"], default="warning",
+                      help="lowest severity that makes the exit code 1 (default: warning)")
+    scan.add_argument("--show-suppressed", action="store_true", help="list suppressed findings in text output")
+    scan.add_argument("--baseline", metavar="FILE", help="baseline file: findings recorded there do not fail the run")
+    scan.add_argument("--update-baseline", action="store_true", help="write the current findings to --baseline and exit 0")
+    scan.set_defaults(run=cmd_scan)
 
+    sds = sub.add_parser("sds", help="list the SDS names every proxy will request and which will fail",
+                         description="List the SDS names every proxy will request and which will fail.")
+    add_scan_options(sds)
+    sds.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    sds.add_argument("--all", action="store_true", help="include proxies that are not SPIRE-backed")
+    sds.set_defaults(run=cmd_sds)
 
-def options_from_args(args) -> ScanOptions:
-    from migrator.config import load_config
+    rules = sub.add_parser("rules", help="list every rule", description="List every rule, one per line.")
+    rules.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    rules.set_defaults(run=cmd_rules)
 
-    config = load_config(args.config, args.paths or ["."])
-    options = config.scan_options()
-    if args.istio_version:
-        options.istio_version = args.istio_version
-    if args.spire_version:
-        options.spire_version = args.spire_version
-    if args.target:
-        options.target = args.target
-    options.excludes = tuple(options.excludes) + tuple(args.exclude)
-    if args.rule:
-        options.rules_enabled = tuple(args.rule)
-    options.rules_disabled = tuple(options.rules_disabled) + tuple(args.disable)
-    options.jobs = args.jobs
-    options.max_file_bytes = int(args.max_file_size * 1024 * 1024)
-    return options
-
-
-def run_scan(args, options: ScanOptions | None = None):
-    from migrator.scan import scan
-
-    options = options or options_from_args(args)
-    progress = _progress_factory() if sys.stderr.isatty() else None
-    return scan(args.paths or ["."], options, progress_factory=progress)
-
-
-def _progress_factory():
-    """A rich progress bar on a TTY, shown only once a run has taken about a second."""
-    from migrator.report.progress import delayed_progress
-
-    return delayed_progress
-
-
-def print_problems(result, stream=None) -> None:
-    """One line per unreadable or skipped file: `path:line: error: message`."""
-    stream = stream or sys.stderr  # looked up per call: tests (and wrappers) replace sys.stderr
-    for p in result.problems:
-        label = "skipped" if p.kind == "skipped" else "error"
-        where = f"{p.path}:{p.line}" if p.line else p.path
-        print(f"{where}: {label}: {p.message}", file=stream)
+    explain = sub.add_parser("explain", help="explain a rule: what breaks, at which versions, how to fix, sources",
+                             description="Print a rule's documentation page (docs/rules/MMxxx.md).")
+    explain.add_argument("rule_id", metavar="RULE", help="rule id, e.g. MM101")
+    explain.set_defaults(run=cmd_explain)
 
 
 def cmd_scan(args) -> int:
+    from migrator.app import check_output
     from migrator.baseline import apply_baseline, write_baseline
-
-    from migrator.cli import CliError
     from migrator.config import load_config
 
+    check_output(args.output)
     baseline = args.baseline or load_config(args.config, args.paths or ["."]).data.get("baseline")
     if args.update_baseline and not baseline:
         raise CliError("--update-baseline needs --baseline FILE (or `baseline:` in the config file)")
@@ -89,20 +63,25 @@ def cmd_scan(args) -> int:
             print(f"baseline written: {args.baseline} ({len(result.active)} finding(s))", file=sys.stderr)
             return 0
         apply_baseline(Path(args.baseline), result)
-    print_problems(result)
+    # in text the unreadable files are MM001 findings of the report itself; elsewhere stdout is for machines
+    print_problems(result, errors=args.format != "text", verbose=args.verbose)
     text = _render(args.format, result)
-    if text is not None:
-        _emit(text, args.output)
-    elif args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            from migrator.report import text as text_report
-
-            text_report.render(result, Console(file=fh, width=120, no_color=True), show_suppressed=args.show_suppressed)
-    else:
-        from migrator.report import text as text_report
-
-        text_report.render(result, Console(highlight=False), show_suppressed=args.show_suppressed)
+    if text is None:
+        text = _render_text(result, args)
+        if text is None:
+            return exit_code(result, args.fail_on)
+    emit(text, args.output)
     return exit_code(result, args.fail_on)
+
+
+def _render_text(result, args) -> str | None:
+    """To a terminal: print (rich wraps to its width, with colour); to a pipe or a file: return plain lines."""
+    from migrator.report import text as text_report
+
+    if not args.output and sys.stdout.isatty():
+        text_report.render(result, Console(highlight=False), show_suppressed=args.show_suppressed, verbose=args.verbose)
+        return None
+    return text_report.render_plain(result, show_suppressed=args.show_suppressed, verbose=args.verbose)
 
 
 def _render(fmt: str, result):
@@ -121,23 +100,6 @@ def _render(fmt: str, result):
     return None
 
 
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        from migrator.fsio import atomic_write
-
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(output), text)
-    else:
-        sys.stdout.write(text)
-
-
-def exit_code(result, fail_on: str) -> int:
-    if fail_on == "never":
-        return 0
-    threshold = severity_rank(fail_on)
-    return 1 if any(severity_rank(f.severity) >= threshold for f in result.active) else 0
-
-
 def cmd_rules(args) -> int:
     from migrator.rules import catalog
 
@@ -153,7 +115,6 @@ def cmd_rules(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from migrator.cli import CliError
     from migrator.rules import catalog
 
     meta = catalog().get(args.rule_id.upper())
@@ -213,11 +174,3 @@ def _sds_text(tables) -> None:
         for r in rows:
             if r.log:
                 console.print(f"  [red]{escape(r.name)}[/]: {escape(r.log)}", soft_wrap=True)
-
-
-def dispatch(args) -> int:
-    handlers = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "sds": cmd_sds}
-    if args.command in handlers:
-        return handlers[args.command](args)
-    _register, run = EXTRA_COMMANDS[args.command]
-    return run(args)

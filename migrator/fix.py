@@ -52,6 +52,18 @@ class FixPlan:
     def failed(self) -> list[FilePlan]:
         return [f for f in self.files if f.problem]
 
+    @property
+    def applicable_refused(self) -> list[tuple[Finding, str]]:
+        """Refusals of a remedy the finding's rule offers: a fix that was asked for and not made.
+
+        `--strategy skip-verify` meeting an MM104 (which skip-verify cannot fix) is not one of them.
+        """
+        from migrator.rules import catalog
+
+        metas = catalog()
+        return [(f, why) for f, why in self.refused
+                if f.rule in metas and why.split(":", 1)[0] in metas[f.rule].remedies]
+
 
 def choose_strategy(finding: Finding, requested: str | None, per_rule: dict[str, str], ctx: FixContext) -> str | None:
     """--strategy wins, then the config's per-rule strategy; otherwise the safest that works and edits."""
@@ -245,9 +257,10 @@ def write_plan(plan: FixPlan) -> list[str]:
 
 
 def register(sub) -> None:
-    from migrator.cli import add_scan_options
+    from migrator.app import add_scan_options
 
     p = sub.add_parser("fix", help="rewrite manifests to fix findings (dry run: prints a unified diff)")
+    p.set_defaults(run=run)
     add_scan_options(p)
     p.add_argument("--strategy", choices=["credential-name", "ca-file", "skip-verify", "disable-verify", "upgrade"],
                    help="remedy to apply (default: per-rule config, else credential-name when a CA/secret is given)")
@@ -272,12 +285,36 @@ def plan_from_args(args, result) -> FixPlan:
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
 
 
+def check_ca_bundle(args) -> None:
+    """A --ca-bundle (or fix.ca_bundle in the config) that does not exist is a usage error, before any work."""
+    from migrator.config import load_config
+    from migrator.errors import UsageError
+
+    bundle = getattr(args, "ca_bundle", None)
+    where = "--ca-bundle"
+    if not bundle:
+        config = load_config(args.config, args.paths or ["."])
+        bundle, where = (config.data.get("fix") or {}).get("ca_bundle"), f"{config.path}: fix.ca_bundle"
+    if bundle and not Path(bundle).is_file():
+        raise UsageError(f"{where} {bundle}: no such file")
+
+
+def exit_status(plan: FixPlan, *, check: bool) -> int:
+    """1 when something asked for was not done: a refused or failed fix, or (with --check) a pending or undecided one."""
+    if plan.failed or plan.applicable_refused:
+        return 1
+    if check and (plan.pending or plan.undecided):
+        return 1
+    return 0
+
+
 def run(args) -> int:
-    from migrator.commands import options_from_args, print_problems, run_scan
+    from migrator.app import options_from_args, print_problems, run_scan
 
     options = options_from_args(args)
+    check_ca_bundle(args)
     result = run_scan(args, options)
-    print_problems(result)
+    print_problems(result, verbose=args.verbose)
     plan = plan_from_args(args, result)
     for f, why in plan.refused:
         print(f"{f.path}:{f.line}: {f.rule}: not fixed: {why}", file=sys.stderr)
@@ -302,19 +339,7 @@ def run(args) -> int:
             print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
             if problems:
                 return 1
+            return exit_status(plan, check=False)
     else:
         sys.stdout.write(diff)
-    if plan.failed:
-        return 1
-    if args.check:
-        return 1 if plan.pending else 0
-    return 0
-
-
-def _register_command():
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["fix"] = (register, run)
-
-
-_register_command()
+    return exit_status(plan, check=args.check)

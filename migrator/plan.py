@@ -1124,7 +1124,7 @@ def render_markdown(plan: Plan) -> str:
     out.append(title)
     out.append("")
     pol = plan.policy["istio"]
-    out.append(f"Target `--to {plan.target_spec}` · strategy **{plan.strategy}**: at most {pol['max_minor_step']} minor "
+    out.append(f"Target `--to {plan.target_spec}` · path **{plan.strategy}**: at most {pol['max_minor_step']} minor "
                f"version(s) per step — {pol['policy']['summary']} ({_src_links(pol['policy']['sources'][:1])}); "
                f"{pol['cap']['summary']} ({_src_links(pol['cap']['sources'][:1])}).")
     out.append("")
@@ -1293,32 +1293,70 @@ def render_json(plan: Plan) -> str:
 
 
 def register(sub) -> None:
-    from migrator.cli import add_scan_options
+    import argparse
 
-    p = sub.add_parser("plan", help="plan an Istio (and SPIRE) upgrade: steps, pin diffs, findings per step, checklist")
-    add_scan_options(p)
+    from migrator.app import add_scan_options
+
+    p = sub.add_parser("plan", help="plan an Istio (and SPIRE) upgrade: steps, pin diffs, findings per step, checklist",
+                       description="Plan an Istio (and SPIRE) upgrade: steps, pin diffs, findings per step, checklist.")
+    p.set_defaults(run=run)
+    add_scan_options(p, plan=True)
     p.add_argument("--to", required=True, metavar="VERSION",
                    help="target Istio version (1.26, 1.26.3, v1.26.3), `latest`, or `fixed` (lowest version where the current findings no longer apply)")
     p.add_argument("--from", dest="from_version", metavar="VERSION", help="starting Istio version (default: the lowest Istio pin in the repo)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="in-place",
+    p.add_argument("--path", dest="path", choices=STRATEGIES, default=None,
                    help="in-place: one minor per step; canary: revision-based, up to two minors per step (default: in-place)")
+    p.add_argument("--strategy", dest="old_strategy", choices=STRATEGIES, default=None, help=argparse.SUPPRESS)  # deprecated: --path
     p.add_argument("--spire-to", metavar="VERSION", help="also plan SPIRE to this version (or `latest`), one minor per step, servers before agents")
-    p.add_argument("--format", choices=["markdown", "json"], default="markdown")
-    p.add_argument("--output", "-o", help="write the plan to a file instead of stdout")
+    p.add_argument("--format", choices=["markdown", "json"], default=None,
+                   help="output format (default: Markdown rendered for a terminal, raw Markdown when piped or with --output)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the plan to FILE instead of stdout")
     p.add_argument("--write", action="store_true", help="apply the pin edits of step 1 (or --step N) to the files, atomically")
     p.add_argument("--step", type=int, default=1, metavar="N", help="with --write: the step whose resulting versions to write (default 1)")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing")
 
 
-def run(args) -> int:
-    from migrator.commands import _emit, options_from_args, print_problems, run_scan
+def _path_choice(args) -> str:
+    """--path, or the deprecated --strategy spelling (which now means a remedy everywhere else)."""
+    if args.old_strategy:
+        print("warning: `plan --strategy` is deprecated; use --path in-place|canary", file=sys.stderr)
+    return args.path or args.old_strategy or "in-place"
 
+
+def _check_from(text: str | None) -> None:
+    """--from must be an Istio release the knowledge base knows (like --istio-version)."""
+    if not text:
+        return
+    from migrator.app import check_istio_version
+
+    check_istio_version(_user_version(text, "--from"), "--from")
+
+
+def _show(text: str, args) -> None:
+    """Raw text to pipes, files and --format markdown/json; a terminal gets the Markdown rendered by rich."""
+    from migrator.app import emit
+
+    if args.format is None and not args.output and sys.stdout.isatty():
+        from rich.console import Console
+        from rich.markdown import Markdown
+
+        Console().print(Markdown(text))
+        return
+    emit(text, args.output)
+
+
+def run(args) -> int:
+    from migrator.app import check_output, options_from_args, print_problems, run_scan
+
+    check_output(args.output)
+    _check_from(args.from_version)
+    strategy = _path_choice(args)
     options = options_from_args(args)
     result = run_scan(args, options)
     if result.stdin_text is not None:
         raise PlanError("plan needs files to edit; it cannot read a repository from stdin")
-    print_problems(result)
-    plan = build_plan(result, args.to, strategy=args.strategy, from_=args.from_version, spire_to=args.spire_to)
+    print_problems(result, verbose=args.verbose)
+    plan = build_plan(result, args.to, strategy=strategy, from_=args.from_version, spire_to=args.spire_to)
     text = render_json(plan) if args.format == "json" else render_markdown(plan)
     code = 0 if plan.ok else 1
     for s in plan.steps:
@@ -1344,14 +1382,5 @@ def run(args) -> int:
             print(f"wrote {len(written)} file(s) for step {args.step} ({plan.steps[args.step - 1].title})", file=sys.stderr)
             if problems:
                 code = 1
-    _emit(text, args.output)
+    _show(text, args)
     return code
-
-
-def _register_command() -> None:
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["plan"] = (register, run)
-
-
-_register_command()

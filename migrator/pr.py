@@ -805,16 +805,20 @@ def release_note_links(frm, to, step=None) -> list[str]:
 
 
 def register(sub) -> None:
-    from migrator.cli import add_scan_options
+    import argparse
+
+    from migrator.app import add_scan_options
     from migrator.remedies import STRATEGY_MODULES
 
     p = sub.add_parser("pr", help="commit verified fixes on a new branch (or write a patch) with a PR description; never pushes")
+    p.set_defaults(run=run)
     add_scan_options(p)
     what = p.add_mutually_exclusive_group()
     what.add_argument("--strategy", choices=list(STRATEGY_MODULES), help="remedy to apply to every finding it fits")
     what.add_argument("--to", metavar="VERSION", help="upgrade Istio towards VERSION, 'latest' or 'fixed': commits the planner's next step")
-    p.add_argument("--upgrade-strategy", choices=["in-place", "canary"], default="in-place",
-                   help="with --to: in-place (one minor per step) or canary (revisions, up to two minors per step)")
+    p.add_argument("--path", dest="upgrade_strategy", choices=["in-place", "canary"], default="in-place",
+                   help="with --to: in-place (one minor per step) or canary (revisions, up to two minors per step; default in-place)")
+    p.add_argument("--upgrade-strategy", dest="upgrade_strategy", choices=["in-place", "canary"], help=argparse.SUPPRESS)  # old name of --path
     p.add_argument("--branch", help="branch to create (default derived from the change, e.g. mesh-migrator/mm101-credential-name)")
     p.add_argument("--body-file", help="write the PR description (Markdown) here instead of stdout")
     p.add_argument("--patch", metavar="FILE", help="write a git format-patch-style patch instead of creating a branch and commit")
@@ -867,9 +871,11 @@ def write_text(path: str, text: str) -> None:
 
 
 def run(args) -> int:
-    from migrator.cli import CliError
-    from migrator.commands import options_from_args, print_problems, run_scan
+    from migrator.errors import CliError
+    from migrator.app import options_from_args, print_problems, run_scan
 
+    if not args.strategy and not args.to:
+        raise CliError("pr needs --strategy NAME (fix findings with one remedy) or --to VERSION (the planner's next upgrade step)")
     if args.strategy == "upgrade":
         raise CliError("the upgrade strategy is the planner's job: use `mesh-migrator pr --to VERSION|latest|fixed`")
     options = options_from_args(args)
@@ -928,12 +934,3 @@ def _emit_body(body: str, body_file: str | None) -> None:
         print(f"PR description written: {body_file}", file=sys.stderr)
     else:
         sys.stdout.write(body)
-
-
-def _register_command():
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["pr"] = (register, run)
-
-
-_register_command()

@@ -684,9 +684,10 @@ def _say_verification(s: Session, changes, ver) -> None:
 
 
 def register(sub) -> None:
-    from migrator.cli import add_scan_options
+    from migrator.app import add_scan_options
 
     p = sub.add_parser("wizard", help="interactive session: inventory, goal, remedy per finding, diff preview, apply/patch/PR")
+    p.set_defaults(run=run)
     add_scan_options(p)
     p.add_argument("--answers", metavar="FILE", help="replay answers recorded with --save-answers (YAML/JSON); no prompts")
     p.add_argument("--save-answers", metavar="FILE", help="record this session's answers to FILE for replay")
@@ -705,8 +706,8 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from migrator import pr
-    from migrator.cli import CliError
-    from migrator.commands import options_from_args, print_problems, run_scan
+    from migrator.errors import CliError
+    from migrator.app import options_from_args, print_problems, run_scan
     from migrator.versions import require_version
 
     replay = None
@@ -801,12 +802,3 @@ def _save(s: Session) -> None:
 @contextmanager
 def _null():
     yield
-
-
-def _register_command():
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["wizard"] = (register, run)
-
-
-_register_command()

@@ -131,7 +131,7 @@ def test_credential_name_refuses_garbage_pem(tmp_path, run_cli):
 def test_without_strategy_findings_need_a_decision_and_nothing_changes(tmp_path, run_cli):
     repo = _copy(tmp_path, "spire-istio-1.22")
     code, diff, err = run_cli("fix", str(repo), "--check")
-    assert code == 0 and "diff --git" not in diff
+    assert code == 1 and "diff --git" not in diff, "an undecided finding is pending: the pre-commit hook must fail"
     assert "apps/payments/destinationrule-stripe.yaml:17: MM101: needs a decision: pass --strategy" in err
 
 

@@ -16,7 +16,8 @@ from migrator.versions import spec
 def test_every_rule_module_has_catalog_metadata_with_sources():
     ids = [r.meta.id for r in all_rules()]
     assert len(ids) == len(RULE_MODULES) == len(set(ids))
-    assert set(ids) == set(catalog())
+    # MM001 (unreadable file) is raised by the pipeline itself (migrator/app.py), not by a check module
+    assert set(ids) | {"MM001"} == set(catalog())
     for meta in catalog().values():
         assert meta.severity in ("info", "warning", "error")
         assert meta.sources and all(s.startswith("https://") for s in meta.sources), meta.id
