@@ -31,7 +31,7 @@ def write_baseline(path: Path, result) -> None:
 
 
 def load_baseline(path: Path) -> set[str]:
-    from migrator.cli import CliError
+    from migrator.errors import CliError
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
