@@ -108,9 +108,8 @@ def cmd_rules(args) -> int:
         print(json.dumps([{"id": m.id, "severity": m.severity, "istio": m.istio or "any", "title": m.title,
                            "sources": list(m.sources)} for m in metas.values()], indent=2))
         return 0
-    console = Console(highlight=False)
-    for m in metas.values():
-        console.print(f"{m.id}  {m.severity:<7}  Istio {m.istio or 'any':<12}  {m.title}")
+    for m in metas.values():  # one rule per line, never wrapped: `rules | grep MM1` must see whole lines
+        print(f"{m.id}  {m.severity:<7}  Istio {m.istio or 'any':<12}  {m.title}")
     return 0
 
 
@@ -155,16 +154,18 @@ def cmd_sds(args) -> int:
 
 
 def _sds_text(tables) -> None:
+    """A table per proxy in a terminal; plain lines (no box drawing, no wrapping) when piped."""
     from rich.markup import escape
     from rich.table import Table
 
+    if not sys.stdout.isatty():
+        _sds_plain(tables)
+        return
     console = Console(highlight=False)
     if not tables:
         console.print("no SPIRE-backed proxies found (use --all to list every proxy)")
     for view, proxy, rows in tables:
-        env = f" [{view.env}]" if view.env else ""
-        title = f"{proxy.resource}{env} — {proxy.kind}, Istio {view.istio or 'unknown'}, SDS via {'SPIRE' if proxy.spire else 'istio-agent'}"
-        table = Table(title=title, title_justify="left", show_lines=False)
+        table = Table(title=escape(_sds_title(view, proxy)), title_justify="left", show_lines=False)
         for col in ("SDS resource", "server", "result", "requested because"):
             table.add_column(col, overflow="fold")
         for r in rows:
@@ -174,3 +175,20 @@ def _sds_text(tables) -> None:
         for r in rows:
             if r.log:
                 console.print(f"  [red]{escape(r.name)}[/]: {escape(r.log)}", soft_wrap=True)
+
+
+def _sds_title(view, proxy) -> str:
+    env = f" [{view.env}]" if view.env else ""
+    return f"{proxy.resource}{env} — {proxy.kind}, Istio {view.istio or 'unknown'}, SDS via {'SPIRE' if proxy.spire else 'istio-agent'}"
+
+
+def _sds_plain(tables) -> None:
+    if not tables:
+        print("no SPIRE-backed proxies found (use --all to list every proxy)")
+    for view, proxy, rows in tables:
+        print(_sds_title(view, proxy))
+        for r in rows:
+            where = f" ({r.path}:{r.line})" if r.path else ""
+            print(f"  {'ok   ' if r.ok else 'FAILS'}  {r.name}  from {r.server}: {r.origin}{where}")
+            if r.log:
+                print(f"         Envoy logs: {r.log}")

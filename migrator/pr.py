@@ -42,6 +42,7 @@ GIT_TIMEOUT = 120
 FALLBACK_NAME = "mesh-migrator"
 FALLBACK_EMAIL = "mesh-migrator@localhost"
 SUBJECT_MAX = 72
+BODY_WIDTH = 72  # git's convention: `git log` indents by 4 and stays inside 80 columns
 BODY_LIMIT = 60000  # GitHub rejects PR bodies over 65536 characters; GitLab's limit is larger
 APPENDIX_MARK = "<!-- mesh-migrator: plan appendix -->"
 
@@ -366,18 +367,47 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
         for r in changes.applied:
             f = r.finding
             lines.append(f"- {f.rule} {f.resource} ({changes.repo_path(f.path)}:{f.line}): {r.strategy}: {r.summary}")
-            lines.append(f"  security cost: {r.security_cost}")
+        lines.append("")
+        costs = _costs(changes.applied)
+        lines.append("Security cost:" if len(costs) == 1 else "Security costs:")
+        lines += [f"- {strategy}: {cost}" for strategy, cost in costs]
         lines.append("")
     if ver is not None:
-        lines.append(f"Verified by mesh-migrator {__version__}: YAML 1.1/1.2 re-parse, deepdiff of old and new trees, "
-                     f"CRD schema of Istio {ver.schema_minor or 'unknown'}"
-                     + (f"; re-scan no longer reports {len(ver.gone)} of {len(changes.fixed)} finding(s)." if not ver.error else "."))
+        checks = (f"Verified by mesh-migrator {__version__}: YAML 1.1/1.2 re-parse, deepdiff of old and new trees, "
+                  f"CRD schema of Istio {ver.schema_minor or 'unknown'}")
+        if not ver.error and changes.fixed:
+            checks += f"; the re-scan no longer reports {len(ver.gone)} of the {len(changes.fixed)} targeted findings"
+        lines.append(checks + ".")
     body = "\n".join(_wrap_commit(ln) for ln in lines).strip() + "\n"
     return subject(changes), body
 
 
-def _wrap_commit(line: str, width: int = 100) -> str:
-    return line  # URLs and paths must stay whole; git does not care about long body lines
+def _costs(applied) -> list[tuple[str, str]]:
+    """(strategy, security cost) once each: the same cost for several hosts is one line naming them all.
+
+    Remedies phrase a cost as "<what is lost> (<host>)"; ten findings fixed one way have one cost.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in applied:
+        m = re.match(r"^(.*\S)\s+\(([^()]*)\)$", r.security_cost or "")
+        base, subject_ = (m.group(1), m.group(2)) if m else (r.security_cost, "")
+        subjects = groups.setdefault((r.strategy, base), [])
+        if subject_ and subject_ not in subjects:
+            subjects.append(subject_)
+    return [(strategy, f"{base} ({', '.join(subjects)})" if subjects else base) for (strategy, base), subjects in groups.items()]
+
+
+def _wrap_commit(line: str, width: int = BODY_WIDTH) -> str:
+    """Wrap a commit-body line at 72 columns (git log indents by 4); list items hang under their text.
+
+    Words are never broken, so a URL or a path longer than the width stays whole on its own line.
+    """
+    import textwrap
+
+    if len(line) <= width:
+        return line
+    indent = "  " if line.startswith("- ") else ""
+    return textwrap.fill(line, width=width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 # --------------------------------------------------------------------------------------- Markdown
@@ -466,10 +496,8 @@ def render_body(changes: ChangeSet, ver: Verification | None, *, commit: str | N
             out.append("")
         # -- security
         out += ["## Security cost of each remedy", ""]
-        for r in changes.applied:
-            f = r.finding
-            out.append(f"- **{r.strategy}** on {_code(f.resource)} ({f.rule}, {_code(changes.repo_path(f.path) + ':' + str(f.line))}): "
-                       f"{r.security_cost}")
+        for strategy, cost in _costs(changes.applied):
+            out.append(f"- **{strategy}**: {cost}")
         out.append("")
         notes = [(r, n_) for r in changes.applied for n_ in r.notes]
         if notes:
@@ -528,8 +556,9 @@ def render_body(changes: ChangeSet, ver: Verification | None, *, commit: str | N
             out.append(f"- Re-scan with the edits in place could not run: {_cell(ver.error)}.")
         else:
             gone = ", ".join(sorted({f.rule for f in ver.gone})) or "none"
-            out.append(f"- Re-scan with the edits in place: {len(ver.gone)} of {len(changes.fixed)} finding(s) this change targets no longer "
-                       f"reported ({gone}).")
+            if changes.fixed:
+                out.append(f"- Re-scan with the edits in place: {len(ver.gone)} of the {len(changes.fixed)} findings this change "
+                           f"targets are no longer reported ({gone}).")
             for f in ver.still:
                 out.append(f"  - still reported: {f.rule} {_code(f.resource)}")
             for f in ver.new:

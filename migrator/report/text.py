@@ -24,10 +24,12 @@ def display_path(result: ScanResult, path: str) -> str:
     """The finding's path relative to the current directory, as ruff prints it."""
     if path.startswith("<"):  # <stdin>
         return path
+    full = Path(result.root) / path
     try:
-        return os.path.relpath(Path(result.root) / path)
+        rel = os.path.relpath(full)
     except ValueError:  # another drive on Windows
-        return str(Path(result.root) / path)
+        return str(full)
+    return str(full) if rel.startswith("..") else rel
 
 
 def lines(result: ScanResult, *, show_inventory: bool = True, show_suppressed: bool = False, verbose: bool = False) -> list[Text]:
@@ -42,9 +44,7 @@ def lines(result: ScanResult, *, show_inventory: bool = True, show_suppressed: b
         out += _finding(result, f, verbose)
     out.append(Text(""))
     out.append(_summary(result))
-    hint = next_step(result)
-    if hint:
-        out.append(Text(hint, style="dim"))
+    out += [Text(h, style="dim") for h in next_steps(result)]
     return out
 
 
@@ -97,7 +97,8 @@ def _inventory(result: ScanResult) -> list[Text]:
     if spire_proxies:
         out.append(Text(f"SPIRE-backed proxies: {len(spire_proxies)}"))
         for p in spire_proxies:
-            out.append(Text.assemble(f"  {p.resource} ", (f"({display_path(result, p.path)}:{p.line}: {p.spire_reason})", "dim")))
+            out.append(Text(f"  {display_path(result, p.path)}:{p.line}: {p.resource}"))
+            out.append(Text(f"    {p.spire_reason}", style="dim"))
     return out
 
 
@@ -121,16 +122,15 @@ def _summary(result: ScanResult) -> Text:
     return Text(f"{', '.join(parts)} in {_plural(result.files_read, 'file')} ({result.files_parsed} parsed)")
 
 
-def next_step(result: ScanResult) -> str:
-    """What to run next: explain the first rule, then the safest fix or the planner."""
+def next_steps(result: ScanResult) -> list[str]:
+    """What to run next, one command a line: explain the first rule, then the safest fix, then the planner."""
     from migrator.rules import catalog
 
     active = [f for f in result.active if f.rule != "MM001"]
     if not active:
-        return "Next: fix or remove the unreadable files above." if result.active else ""
+        return ["Next: fix or remove the unreadable files above (`mesh-migrator explain MM001`)."] if result.active else []
     metas = catalog()
-    first = active[0].rule
-    hints = [f"mesh-migrator explain {first}"]
+    hints = [f"mesh-migrator explain {active[0].rule}"]
     remedies = [r for f in active for r in (metas[f.rule].remedies if f.rule in metas else ())]
     fixable = [r for r in remedies if r != "upgrade"]
     if fixable:
@@ -138,4 +138,4 @@ def next_step(result: ScanResult) -> str:
         hints.append(f"mesh-migrator fix --strategy {strategy}" + (" --ca-bundle FILE" if strategy == "credential-name" else ""))
     if "upgrade" in remedies:
         hints.append("mesh-migrator plan --to fixed")
-    return "Next: " + "  |  ".join(hints)
+    return ["Next:"] + [f"  {h}" for h in hints]
