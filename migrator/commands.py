@@ -114,19 +114,16 @@ def cmd_rules(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    """Print the rule's documentation page (the same text as docs/rules/MMxxx.md)."""
     from migrator.rules import catalog
+    from migrator.ruledocs import page_url, render
 
     meta = catalog().get(args.rule_id.upper())
     if not meta:
-        raise CliError(f"unknown rule {args.rule_id!r}; `mesh-migrator rules` lists them")
-    out = [f"{meta.id}: {meta.title}", f"severity: {meta.severity}    Istio versions: {meta.istio or 'any'}", ""]
-    out.append(meta.explanation)
-    if meta.sds_names:
-        out += ["", "SDS names involved: " + ", ".join(meta.sds_names)]
-    if meta.remedies:
-        out += ["", "remedies (mesh-migrator fix --strategy): " + ", ".join(meta.remedies)]
-    out += ["", "sources:"] + [f"  {s}" for s in meta.sources]
-    print("\n".join(out))
+        from migrator.errors import did_you_mean
+
+        raise CliError(f"unknown rule {args.rule_id!r}{did_you_mean(args.rule_id, catalog())}; `mesh-migrator rules` lists them")
+    sys.stdout.write(render(meta) + f"\nOnline: {page_url(meta.id)}\n")
     return 0
 
 

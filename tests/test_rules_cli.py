@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, REPO
 from migrator.rules import RULE_MODULES, all_rules, catalog
 from migrator.versions import spec
 
@@ -35,8 +35,9 @@ def test_rules_lists_every_rule(run_cli):
 def test_explain_shows_sds_names_and_sources(run_cli, rule):
     code, out, _ = run_cli("explain", rule)
     assert code == 0
-    assert out.startswith("MM101: SPIRE proxy will request file-root:system")
-    assert "SDS names involved: file-root:system" in out
+    assert out.startswith("# MM101: SPIRE proxy will request file-root:system")
+    assert "SDS resource names involved: `file-root:system`" in out
+    assert out.startswith((REPO / "docs" / "rules" / "MM101.md").read_text())  # explain prints the rule's page
     assert "https://github.com/istio/istio/pull/54725" in out
 
 

@@ -122,7 +122,7 @@ def test_driver_lists_every_catalog_rule_with_help(sarif):
         meta = metas[rule["id"]]
         assert rule["shortDescription"]["text"] == meta.title
         assert rule["fullDescription"]["text"] == meta.explanation
-        assert rule["helpUri"] == meta.sources[0]
+        assert rule["helpUri"] == meta.help_uri and rule["helpUri"].endswith(f"/docs/rules/{meta.id}.md")
         assert rule["defaultConfiguration"]["level"] == {"error": "error", "warning": "warning", "info": "note"}[meta.severity]
         for source in meta.sources:
             assert source in rule["help"]["text"] and f"<{source}>" in rule["help"]["markdown"]
