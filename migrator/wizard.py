@@ -35,7 +35,7 @@ ACTIONS = ("apply", "patch", "pr", "quit")
 SKIP = "skip"
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-ANSWER_KEYS = {"istio_version", "goal", "target", "upgrade_strategy", "secret_name", "ca_bundle", "ca_path", "findings", "action",
+ANSWER_KEYS = {"istio_version", "goal", "target", "path", "upgrade_strategy", "secret_name", "ca_bundle", "ca_path", "findings", "action",
                "patch_file", "branch", "body_file", "allow_dirty"}
 FINDING_KEYS = {"rule", "path", "line", "resource", "strategy", "secret_name", "ca_bundle", "ca_path", "env"}
 NOT_A_TTY = ("mesh-migrator wizard is interactive and needs a terminal ({what} is not a TTY).\n"
@@ -62,7 +62,7 @@ def load_answers(path: str) -> dict:
     """Read an answers file (YAML or JSON).
 
     ``goal`` (fix | upgrade | quit), ``target`` (upgrade: a version, ``latest`` or ``fixed``) and
-    ``upgrade_strategy`` (in-place | canary),
+    ``path`` (in-place | canary, as `plan --path`; ``upgrade_strategy`` is its old name),
     ``istio_version`` (when no pin says it), defaults ``secret_name``/``ca_bundle``/``ca_path``,
     ``findings``: a list of ``{rule, path, line, resource, strategy (a remedy or "skip"), secret_name,
     ca_bundle, ca_path}`` — matched by rule + path + line, else by rule + resource —, ``action`` (apply |
@@ -475,10 +475,10 @@ def choose_upgrade(s: Session, result):
     paths = list(s.args.paths or ["."])
     if not s.interactive:
         target = str(s.replay.get("target") or "fixed")
-        how = str(s.replay.get("upgrade_strategy") or "in-place")
+        how = str(s.replay.get("path") or s.replay.get("upgrade_strategy") or "in-place")
         if how not in ("in-place", "canary"):
-            raise AnswerError(f"upgrade_strategy must be in-place or canary, not {how!r}")
-        s.answers.update(target=target, upgrade_strategy=how)
+            raise AnswerError(f"path must be in-place or canary, not {how!r}")
+        s.answers.update(target=target, path=how)
         changes = pr.upgrade_changes(result, s.args_options, target, paths, strategy=how)
     while s.interactive:
         target = s.prompter.select("Upgrade Istio to which version?", [
@@ -496,7 +496,7 @@ def choose_upgrade(s: Session, result):
                     return str(exc)
 
             target = s.prompter.text("Target Istio version (e.g. 1.26.8):", validate=valid).strip()
-        how = s.prompter.select("How?", [
+        how = s.prompter.select("Upgrade path (--path)?", [
             ("in-place — one minor version per step", "in-place", None),
             ("canary — a new revision next to the old one, up to two minor versions per step", "canary", None)], "in-place")
         try:
@@ -504,7 +504,7 @@ def choose_upgrade(s: Session, result):
         except pr.PrError as exc:  # an unknown version, a step that fails the gate: say why and ask again
             s.say(f"[red]{escape(str(exc))}[/]")
             continue
-        s.answers.update(target=target, upgrade_strategy=how)
+        s.answers.update(target=target, path=how)
         break
     up = changes.upgrade
     plan = up.raw
@@ -792,7 +792,7 @@ def _done(s: Session, action: str) -> int:
 
 def _save(s: Session) -> None:
     if s.args.save_answers:
-        ordered = {k: s.answers[k] for k in ("istio_version", "goal", "target", "upgrade_strategy", "findings", "action", "patch_file",
+        ordered = {k: s.answers[k] for k in ("istio_version", "goal", "target", "path", "findings", "action", "patch_file",
                                              "branch", "body_file")
                    if k in s.answers}
         save_answers(s.args.save_answers, ordered)
