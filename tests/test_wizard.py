@@ -344,7 +344,7 @@ def test_upgrade_goal_shows_the_planners_path_and_applies_step_one(tmp_path, rep
     child = spawn(tmp_path, repo)
     pick(child, "What do you want to do?", 1)  # upgrade
     pick(child, "Upgrade Istio to which version?")  # fixed
-    pick(child, "How?")  # in-place
+    pick(child, "Upgrade path")  # in-place
     see(child, "Upgrade plan: Istio 1.22.3 → 1.26.8 in 4 step(s), in-place")
     see(child, "step 1: Istio 1.22.3 → 1.23.6 (2 pin(s))")
     see(child, "step 4: Istio 1.25.5 → 1.26.8 (2 pin(s); clears MM101)")
