@@ -195,6 +195,7 @@ class Session:
     replay: dict | None
     answers: dict = field(default_factory=dict)
     args_options: Any = None  # the ScanOptions in force (the planner re-uses them)
+    credentials: dict = field(default_factory=dict)  # upstream host -> (Secret name, CA bundle or None): asked once per host
 
     @property
     def interactive(self) -> bool:
@@ -202,6 +203,15 @@ class Session:
 
     def say(self, text: str = "", **kw) -> None:
         self.console.print(text, highlight=False, soft_wrap=True, **kw)
+
+    def say_wrapped(self, text: str, indent: int = 4, hang: int = 2) -> None:
+        """Plain text wrapped to the terminal, continuation lines indented under it (menus must not cut costs)."""
+        import textwrap
+
+        width = max(self.console.width, 40)
+        self.console.print(escape(textwrap.fill(text, width=width, initial_indent=" " * indent,
+                                                subsequent_indent=" " * (indent + hang), break_long_words=False,
+                                                break_on_hyphens=False)), highlight=False, soft_wrap=True)
 
 
 def offers_for(result, finding) -> list[Offer]:
@@ -357,19 +367,33 @@ def choose_remedies(s: Session, result) -> list | None:
 
 
 def _offer_title(o: Offer) -> str:
+    """The menu line: short, so it fits any terminal; the cost or refusal is printed in full above the menu."""
     if o.name == "upgrade":
-        return "upgrade — no edit now: fixed by upgrading Istio to 1.26+ (goal 'upgrade' / `mesh-migrator plan --to fixed`)"
+        return "upgrade — no edit now (goal 'upgrade' / `mesh-migrator plan --to fixed`)"
     need = {"secret_name": " (asks for the Secret)", "ca_path": " (asks for the CA path)"}
-    extra = "".join(need[n] for n in o.needs)
-    return f"{o.name}{extra} — security cost: {o.cost}"
+    return o.name + "".join(need[n] for n in o.needs)
+
+
+def _show_offers(s: Session, offers: list[Offer]) -> None:
+    """Every remedy with its full security cost or refusal reason, wrapped, before the user chooses."""
+    s.say("  [bold]Remedies[/] (safest first):")
+    for o in offers:
+        if o.name == "upgrade":
+            detail = "no edit now: fixed by upgrading Istio to 1.26+"
+        elif o.refused:
+            detail = f"refused here: {o.refused}"
+        else:
+            detail = f"security cost: {o.cost}"
+        s.say_wrapped(f"{_offer_title(o)} — {detail}")
 
 
 def _ask_remedy(s: Session, result, finding, offers: list[Offer]):
     from migrator.pr import Decision
 
+    _show_offers(s, offers)
     while True:
-        choices = [(_offer_title(o) if o.refused is None else o.name, o.name, o.refused,
-                    f"security cost: {o.cost}" if o.refused is None and o.name != "upgrade" else None) for o in offers]
+        choices = [(_offer_title(o) if o.refused is None else o.name, o.name, "refused: reason above" if o.refused else None)
+                   for o in offers]
         choices.append(("skip — leave this finding as it is for now", SKIP, None))
         name = s.prompter.select(f"How should {finding.rule} on {finding.resource} be fixed?", choices, default_offer(offers))
         if name == SKIP:
@@ -387,24 +411,38 @@ def _ask_remedy(s: Session, result, finding, offers: list[Offer]):
 
 
 def _ask_credential_inputs(s: Session, finding, decision) -> None:
+    """Secret name and CA bundle, asked once per upstream host: three findings for one host are one question."""
+    host = finding.details.get("host") if finding.rule != "MM103" else None
+    if host and host in s.credentials:
+        decision.secret_name, decision.ca_bundle = s.credentials[host]
+        source = f"CA bundle {decision.ca_bundle}" if decision.ca_bundle else "Secret managed elsewhere"
+        s.say(f"  using Secret [bold]{escape(decision.secret_name)}[/] ({escape(source)}), as answered for {escape(host)}")
+        return
     default = ""
     if finding.rule != "MM103":
         default = f"{finding.resource.rsplit('/', 1)[-1]}-ca"
     if finding.rule == "MM103":
         msg = "Name of the TLS Secret (tls.crt/tls.key) in the gateway's namespace:"
     else:
-        msg = "Name of the Secret holding the upstream's CA (key ca.crt):"
+        msg = f"Name of the Secret holding the upstream's CA (key ca.crt){' for ' + host if host else ''}:"
     decision.secret_name = s.prompter.text(msg, default=default, validate=_valid_secret_name).strip()
     if finding.rule == "MM103":
         return
+    source = s.prompter.select(f"Where does the CA in Secret {decision.secret_name} come from?", [
+        ("generate the Secret from a PEM file (asks for the path)", "pem", None),
+        ("skip the Secret: I manage it elsewhere (sealed-secrets, external-secrets …)", "elsewhere", None)], "pem")
+    decision.ca_bundle = None
+    if source == "pem":
+        def valid_pem(text: str):
+            t = text.strip()
+            if not t:
+                return "a PEM file path (or go back with Ctrl-C and choose 'I manage it elsewhere')"
+            return True if Path(t).expanduser().is_file() else f"{t}: no such file"
 
-    def valid_pem(text: str):
-        t = text.strip()
-        return True if not t or Path(t).expanduser().is_file() else f"{t}: no such file"
-
-    bundle = s.prompter.text("PEM file with the CA bundle to generate the Secret from (blank: create the Secret yourself):",
-                             validate=valid_pem).strip()
-    decision.ca_bundle = str(Path(bundle).expanduser()) if bundle else None
+        bundle = s.prompter.text("PEM file with the CA bundle to generate the Secret from:", validate=valid_pem).strip()
+        decision.ca_bundle = str(Path(bundle).expanduser())
+    if host:
+        s.credentials[host] = (decision.secret_name, decision.ca_bundle)
 
 
 def _valid_secret_name(text: str):
@@ -557,6 +595,7 @@ def preview(s: Session, diff: str) -> None:
     lines = diff.count("\n")
     if s.interactive and s.console.is_terminal and lines > max(s.console.height - 4, 10):
         os.environ.setdefault("LESS", "-R")
+        s.say("[dim]The diff opens in a pager: arrows/space to scroll, / to search, q to leave it and continue.[/]")
         with s.console.pager(styles=not s.console.no_color):
             s.console.print(body, highlight=False, soft_wrap=True)
     else:
@@ -636,7 +675,7 @@ def finish(s: Session, changes, git, action: str) -> int:
                 return "not a valid branch name"
             return f"branch {t} already exists" if git.branch_exists(t) else True
 
-        branch = _answer(s, "branch", "Branch name:", pr.default_branch(changes), valid_branch)
+        branch = _answer(s, "branch", "Branch name:", fresh_branch(git, pr.default_branch(changes)), valid_branch)
         body_default = _git_path(git, "MESH_MIGRATOR_PR_BODY.md")
         body_file = _answer(s, "body_file", "Write the PR description to:", body_default)
         with _no_interrupt():
@@ -650,6 +689,15 @@ def finish(s: Session, changes, git, action: str) -> int:
         return 1 if plan.failed else 0
     s.say("nothing written")
     return 0
+
+
+def fresh_branch(git, name: str) -> str:
+    """`name`, or `name-2`, `name-3` … when a branch of that name exists (a re-run must not default to an error)."""
+    candidate, n = name, 1
+    while git.branch_exists(candidate):
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def _git_path(git, name: str) -> str:
