@@ -6,8 +6,9 @@ Exit codes (the README's table is tested against this list):
   2  usage or configuration error
   3  internal error (a bug: please report it with --debug output)
 
-The front ends (commands: scan/sds/rules/explain, fix, plan, pr, wizard) are siblings: each
-registers its subcommand here and calls down into migrator.app; none imports another or this module.
+The front ends (commands: scan/sds/rules/explain; fix_cli, plan_cli, pr_cli, wizard) are siblings:
+each registers its subcommands here and calls down into migrator.app and the libraries below it
+(fix, plan, pr); none imports another or this module (tests/test_import_layers.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ EXIT_FINDINGS = 1
 __all__ = ["main", "build_parser", "CliError", "EXIT_OK", "EXIT_FINDINGS", "EXIT_USAGE", "EXIT_INTERNAL"]
 
 #: the front-end modules, each with register(sub) and run(args); the order is the order of --help
-FRONT_ENDS = ("migrator.commands", "migrator.fix", "migrator.plan", "migrator.wizard", "migrator.pr")
+FRONT_ENDS = ("migrator.commands", "migrator.fix_cli", "migrator.plan_cli", "migrator.wizard", "migrator.pr_cli")
 
 
 class Parser(argparse.ArgumentParser):

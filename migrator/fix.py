@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -253,26 +252,6 @@ def write_plan(plan: FixPlan) -> list[str]:
     return problems
 
 
-# --------------------------------------------------------------------------------------------- CLI
-
-
-def register(sub) -> None:
-    from migrator.app import add_scan_options
-
-    p = sub.add_parser("fix", help="rewrite manifests to fix findings (dry run: prints a unified diff)")
-    p.set_defaults(run=run)
-    add_scan_options(p)
-    p.add_argument("--strategy", choices=["credential-name", "ca-file", "skip-verify", "disable-verify", "upgrade"],
-                   help="remedy to apply (default: per-rule config, else credential-name when a CA/secret is given)")
-    p.add_argument("--write", action="store_true", help="apply the changes (atomically); default is a dry run")
-    p.add_argument("--check", action="store_true", help="exit 1 when fixes are pending (CI / pre-commit)")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing (non-interactive)")
-    p.add_argument("--secret-name", help="credential-name: Secret name; `{name}` stands for the DestinationRule/Gateway name (default {name}-ca)")
-    p.add_argument("--ca-bundle", help="credential-name: PEM file to generate the Secret from (certificates only)")
-    p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
-    p.add_argument("--no-header", action="store_true", help="omit the remedy/security-cost header from the diff")
-
-
 def plan_from_args(args, result) -> FixPlan:
     """The fix plan the command-line flags and the config file ask for (shared by `fix` and `pr`)."""
     from migrator.config import load_config
@@ -283,63 +262,3 @@ def plan_from_args(args, result) -> FixPlan:
     ctx = FixContext(args.secret_name or fix_cfg.get("secret_name"), args.ca_bundle or fix_cfg.get("ca_bundle"),
                      args.ca_path or fix_cfg.get("ca_path"))
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
-
-
-def check_ca_bundle(args) -> None:
-    """A --ca-bundle (or fix.ca_bundle in the config) that does not exist is a usage error, before any work."""
-    from migrator.config import load_config
-    from migrator.errors import UsageError
-
-    bundle = getattr(args, "ca_bundle", None)
-    where = "--ca-bundle"
-    if not bundle:
-        config = load_config(args.config, args.paths or ["."])
-        bundle, where = (config.data.get("fix") or {}).get("ca_bundle"), f"{config.path}: fix.ca_bundle"
-    if bundle and not Path(bundle).is_file():
-        raise UsageError(f"{where} {bundle}: no such file")
-
-
-def exit_status(plan: FixPlan, *, check: bool) -> int:
-    """1 when something asked for was not done: a refused or failed fix, or (with --check) a pending or undecided one."""
-    if plan.failed or plan.applicable_refused:
-        return 1
-    if check and (plan.pending or plan.undecided):
-        return 1
-    return 0
-
-
-def run(args) -> int:
-    from migrator.app import options_from_args, print_problems, run_scan
-
-    options = options_from_args(args)
-    check_ca_bundle(args)
-    result = run_scan(args, options)
-    print_problems(result, verbose=args.verbose)
-    plan = plan_from_args(args, result)
-    for f, why in plan.refused:
-        print(f"{f.path}:{f.line}: {f.rule}: not fixed: {why}", file=sys.stderr)
-    for f in plan.undecided:
-        print(f"{f.path}:{f.line}: {f.rule}: needs a decision: pass --strategy "
-              f"({', '.join(n for n, why in options_for(f, FixContext(view=result.views[0])) if why is None) or 'see explain'})", file=sys.stderr)
-    for fp in plan.failed:
-        print(f"{fp.path}: not fixed: {fp.problem}", file=sys.stderr)
-    diff = render_diff(plan, header=not args.no_header)
-    if args.write:
-        if not plan.pending:
-            print("nothing to write", file=sys.stderr)
-        else:
-            if not args.yes and sys.stdin.isatty():
-                sys.stdout.write(diff)
-                if input(f"write {len(plan.pending)} file(s)? [y/N] ").strip().lower() not in ("y", "yes"):
-                    print("nothing written", file=sys.stderr)
-                    return 0
-            problems = write_plan(plan)
-            for p in problems:
-                print(p, file=sys.stderr)
-            print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
-            if problems:
-                return 1
-            return exit_status(plan, check=False)
-    else:
-        sys.stdout.write(diff)
-    return exit_status(plan, check=args.check)
