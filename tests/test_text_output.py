@@ -109,3 +109,17 @@ def test_commit_message_wrapped_and_costs_said_once(tmp_path, run_cli):
     assert "0 of 0" not in body
     pr_body = (tmp_path / "body.md").read_text()
     assert pr_body.count("the server certificate is NOT verified") == 1
+
+
+def test_plan_renders_markdown_in_a_terminal_and_stays_raw_when_asked(monkeypatch, capsys):
+    import argparse
+
+    from migrator import plan_cli
+
+    text = "# Upgrade plan: Istio 1.22.3 → 1.26.8\n\n## Step 1: Istio 1.22.3 → 1.23.6\n\n- [ ] check the canary\n"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    plan_cli._show(text, argparse.Namespace(format=None, output=None))
+    rendered = capsys.readouterr().out
+    assert "Upgrade plan: Istio 1.22.3 → 1.26.8" in rendered and "## Step 1" not in rendered  # headings rendered
+    plan_cli._show(text, argparse.Namespace(format="markdown", output=None))
+    assert capsys.readouterr().out == text  # --format markdown: the raw Markdown, for files and PRs
