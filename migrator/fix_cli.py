@@ -88,4 +88,7 @@ def run(args) -> int:
             return exit_status(plan, check=False)
     else:
         sys.stdout.write(diff)
+        if plan.pending and not args.check:
+            print(f"Next: re-run with --write to apply these {len(plan.pending)} file(s), or `mesh-migrator pr` with the "
+                  "same flags to commit them on a branch", file=sys.stderr)
     return exit_status(plan, check=args.check)
