@@ -37,7 +37,7 @@ def refuse_to_overwrite(path: Path) -> None:
     Why: the baseline path may come from the scanned repository's config file; pointed at any other
     file (a manifest, `~/.bashrc` through a symlink) an update would replace it with JSON.
     """
-    from migrator.cli import CliError
+    from migrator.errors import CliError
 
     if not path.exists() and not path.is_symlink():
         return
@@ -55,7 +55,7 @@ def refuse_to_overwrite(path: Path) -> None:
 
 
 def load_baseline(path: Path) -> set[str]:
-    from migrator.cli import CliError
+    from migrator.errors import CliError
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

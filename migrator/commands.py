@@ -1,4 +1,4 @@
-"""What each subcommand does, on top of the pipeline; cli.py only parses arguments."""
+"""The read-only front end: `scan`, `sds`, `rules` and `explain`, on top of migrator.app."""
 
 from __future__ import annotations
 
@@ -8,78 +8,56 @@ from pathlib import Path
 
 from rich.console import Console
 
-from migrator.model import ScanOptions, severity_rank
-
-EXTRA_COMMANDS: dict = {}
-
-
-COMMAND_MODULES = ("migrator.fix", "migrator.plan", "migrator.wizard", "migrator.pr")
+from migrator.app import emit, exit_code, print_problems, run_scan
+from migrator.errors import CliError
 
 
-def register_extra(sub) -> None:
-    """Subcommands that live in their own modules (fix, plan, wizard, pr) register here."""
-    import importlib
-    import importlib.util
+def register(sub) -> None:
+    """The read-only commands: scan, sds, rules, explain."""
+    from migrator.app import add_scan_options
 
-    for module in COMMAND_MODULES:
-        if importlib.util.find_spec(module) is not None:
-            importlib.import_module(module)
-    for name, (register, _run) in EXTRA_COMMANDS.items():
-        register(sub)
+    scan = sub.add_parser("scan", help="report configurations an Istio/SPIRE version boundary breaks",
+                          description="Report configurations an Istio/SPIRE version boundary breaks.")
+    add_scan_options(scan)
+    scan.add_argument("--format", choices=["text", "json", "sarif", "markdown"], default="text",
+                      help="report format (default: text; json and sarif are stable machine interfaces)")
+    scan.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE instead of stdout")
+    scan.add_argument("--fail-on", choices=["info", "warning", "error", "never"], default="warning",
+                      help="lowest severity that makes the exit code 1 (default: warning)")
+    scan.add_argument("--show-suppressed", action="store_true", help="list suppressed findings in text output")
+    scan.add_argument("--baseline", metavar="FILE", help="baseline file: findings recorded there do not fail the run")
+    scan.add_argument("--update-baseline", action="store_true", help="write the current findings to --baseline and exit 0")
+    scan.set_defaults(run=cmd_scan)
 
+    sds = sub.add_parser("sds", help="list the SDS names every proxy will request and which will fail",
+                         description="List the SDS names every proxy will request and which will fail.")
+    add_scan_options(sds)
+    sds.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    sds.add_argument("--all", action="store_true", help="include proxies that are not SPIRE-backed")
+    sds.set_defaults(run=cmd_sds)
 
-def options_from_args(args) -> ScanOptions:
-    from migrator.config import load_config
+    inventory = sub.add_parser("inventory", help="print the mesh as deployed: control planes, versions, where each file goes",
+                               description="Print the mesh as deployed: control planes, their versions and pins, and how every file was attributed.")
+    add_scan_options(inventory)
+    inventory.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    inventory.set_defaults(run=cmd_inventory)
 
-    config = load_config(args.config, args.paths or ["."])
-    options = config.scan_options()
-    if args.istio_version:
-        options.istio_version = args.istio_version
-    if args.spire_version:
-        options.spire_version = args.spire_version
-    if args.target:
-        options.target = args.target
-    options.excludes = tuple(options.excludes) + tuple(args.exclude)
-    options.includes = tuple(options.includes) + tuple(getattr(args, "include", None) or ())
-    if args.rule:
-        options.rules_enabled = tuple(args.rule)
-    options.rules_disabled = tuple(options.rules_disabled) + tuple(args.disable)
-    options.jobs = args.jobs
-    options.render = bool(getattr(args, "render", False))
-    options.max_file_bytes = int(args.max_file_size * 1024 * 1024)
-    return options
+    rules = sub.add_parser("rules", help="list every rule", description="List every rule, one per line.")
+    rules.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    rules.set_defaults(run=cmd_rules)
 
-
-def run_scan(args, options: ScanOptions | None = None):
-    from migrator.scan import scan
-
-    options = options or options_from_args(args)
-    progress = _progress_factory() if sys.stderr.isatty() else None
-    return scan(args.paths or ["."], options, progress_factory=progress)
-
-
-def _progress_factory():
-    """A rich progress bar on a TTY, shown only once a run has taken about a second."""
-    from migrator.report.progress import delayed_progress
-
-    return delayed_progress
-
-
-def print_problems(result, stream=None) -> None:
-    """One line per unreadable or skipped file: `path:line: error: message`."""
-    stream = stream or sys.stderr  # looked up per call: tests (and wrappers) replace sys.stderr
-    for p in result.problems:
-        label = p.kind if p.kind in ("skipped", "note") else "error"
-        where = f"{p.path}:{p.line}" if p.line else p.path
-        print(f"{where}: {label}: {p.message}", file=stream)
+    explain = sub.add_parser("explain", help="explain a rule: what breaks, at which versions, how to fix, sources",
+                             description="Print a rule's documentation page (docs/rules/MMxxx.md).")
+    explain.add_argument("rule_id", metavar="RULE", help="rule id, e.g. MM101")
+    explain.set_defaults(run=cmd_explain)
 
 
 def cmd_scan(args) -> int:
+    from migrator.app import check_output
     from migrator.baseline import apply_baseline, write_baseline
-
-    from migrator.cli import CliError
     from migrator.config import load_config
 
+    check_output(args.output)
     baseline = args.baseline or load_config(args.config, args.paths or ["."]).path_value("baseline")
     if args.update_baseline and not baseline:
         raise CliError("--update-baseline needs --baseline FILE (or `baseline:` in the config file)")
@@ -91,20 +69,25 @@ def cmd_scan(args) -> int:
             print(f"baseline written: {args.baseline} ({len(result.active)} finding(s))", file=sys.stderr)
             return 0
         apply_baseline(Path(args.baseline), result)
-    print_problems(result)
+    # in text the unreadable files are MM001 findings of the report itself; elsewhere stdout is for machines
+    print_problems(result, errors=args.format != "text", verbose=args.verbose)
     text = _render(args.format, result)
-    if text is not None:
-        _emit(text, args.output)
-    elif args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            from migrator.report import text as text_report
-
-            text_report.render(result, Console(file=fh, width=120, no_color=True), show_suppressed=args.show_suppressed)
-    else:
-        from migrator.report import text as text_report
-
-        text_report.render(result, Console(highlight=False), show_suppressed=args.show_suppressed)
+    if text is None:
+        text = _render_text(result, args)
+        if text is None:
+            return exit_code(result, args.fail_on)
+    emit(text, args.output)
     return exit_code(result, args.fail_on)
+
+
+def _render_text(result, args) -> str | None:
+    """To a terminal: print (rich wraps to its width, with colour); to a pipe or a file: return plain lines."""
+    from migrator.report import text as text_report
+
+    if not args.output and sys.stdout.isatty():
+        text_report.render(result, Console(highlight=False), show_suppressed=args.show_suppressed, verbose=args.verbose)
+        return None
+    return text_report.render_plain(result, show_suppressed=args.show_suppressed, verbose=args.verbose)
 
 
 def _render(fmt: str, result):
@@ -123,25 +106,6 @@ def _render(fmt: str, result):
     return None
 
 
-def _emit(text: str, output: str | None) -> None:
-    if output:
-        from migrator.fsio import atomic_write
-
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(Path(output), text)
-    else:
-        sys.stdout.write(text)
-
-
-def exit_code(result, fail_on: str) -> int:
-    if any(p.internal for p in result.problems):
-        return 3  # a bug met on one document or rule (isolate.py); everything else was reported
-    if fail_on == "never":
-        return 0
-    threshold = severity_rank(fail_on)
-    return 1 if any(severity_rank(f.severity) >= threshold for f in result.active) else 0
-
-
 def cmd_rules(args) -> int:
     from migrator.rules import catalog
 
@@ -150,27 +114,22 @@ def cmd_rules(args) -> int:
         print(json.dumps([{"id": m.id, "severity": m.severity, "istio": m.istio or "any", "title": m.title,
                            "sources": list(m.sources)} for m in metas.values()], indent=2))
         return 0
-    console = Console(highlight=False)
-    for m in metas.values():
-        console.print(f"{m.id}  {m.severity:<7}  Istio {m.istio or 'any':<12}  {m.title}")
+    for m in metas.values():  # one rule per line, never wrapped: `rules | grep MM1` must see whole lines
+        print(f"{m.id}  {m.severity:<7}  Istio {m.istio or 'any':<12}  {m.title}")
     return 0
 
 
 def cmd_explain(args) -> int:
-    from migrator.cli import CliError
+    """Print the rule's documentation page (the same text as docs/rules/MMxxx.md)."""
     from migrator.rules import catalog
+    from migrator.ruledocs import page_url, render
 
     meta = catalog().get(args.rule_id.upper())
     if not meta:
-        raise CliError(f"unknown rule {args.rule_id!r}; `mesh-migrator rules` lists them")
-    out = [f"{meta.id}: {meta.title}", f"severity: {meta.severity}    Istio versions: {meta.istio or 'any'}", ""]
-    out.append(meta.explanation)
-    if meta.sds_names:
-        out += ["", "SDS names involved: " + ", ".join(meta.sds_names)]
-    if meta.remedies:
-        out += ["", "remedies (mesh-migrator fix --strategy): " + ", ".join(meta.remedies)]
-    out += ["", "sources:"] + [f"  {s}" for s in meta.sources]
-    print("\n".join(out))
+        from migrator.errors import did_you_mean
+
+        raise CliError(f"unknown rule {args.rule_id!r}{did_you_mean(args.rule_id, catalog())}; `mesh-migrator rules` lists them")
+    sys.stdout.write(render(meta) + f"\nOnline: {page_url(meta.id)}\n")
     return 0
 
 
@@ -199,16 +158,18 @@ def cmd_sds(args) -> int:
 
 
 def _sds_text(tables) -> None:
+    """A table per proxy in a terminal; plain lines (no box drawing, no wrapping) when piped."""
     from rich.markup import escape
     from rich.table import Table
 
+    if not sys.stdout.isatty():
+        _sds_plain(tables)
+        return
     console = Console(highlight=False)
     if not tables:
         console.print("no SPIRE-backed proxies found (use --all to list every proxy)")
     for view, proxy, rows in tables:
-        env = f" [{view.env}]" if view.env else ""
-        title = f"{proxy.resource}{env} — {proxy.kind}, Istio {view.istio or 'unknown'}, SDS via {'SPIRE' if proxy.spire else 'istio-agent'}"
-        table = Table(title=title, title_justify="left", show_lines=False)
+        table = Table(title=escape(_sds_title(view, proxy)), title_justify="left", show_lines=False)
         for col in ("SDS resource", "server", "result", "requested because"):
             table.add_column(col, overflow="fold")
         for r in rows:
@@ -250,9 +211,18 @@ def cmd_inventory(args) -> int:
     return 0
 
 
-def dispatch(args) -> int:
-    handlers = {"scan": cmd_scan, "rules": cmd_rules, "explain": cmd_explain, "sds": cmd_sds, "inventory": cmd_inventory}
-    if args.command in handlers:
-        return handlers[args.command](args)
-    _register, run = EXTRA_COMMANDS[args.command]
-    return run(args)
+def _sds_title(view, proxy) -> str:
+    env = f" [{view.env}]" if view.env else ""
+    return f"{proxy.resource}{env} — {proxy.kind}, Istio {view.istio or 'unknown'}, SDS via {'SPIRE' if proxy.spire else 'istio-agent'}"
+
+
+def _sds_plain(tables) -> None:
+    if not tables:
+        print("no SPIRE-backed proxies found (use --all to list every proxy)")
+    for view, proxy, rows in tables:
+        print(_sds_title(view, proxy))
+        for r in rows:
+            where = f" ({r.path}:{r.line})" if r.path else ""
+            print(f"  {'ok   ' if r.ok else 'FAILS'}  {r.name}  from {r.server}: {r.origin}{where}")
+            if r.log:
+                print(f"         Envoy logs: {r.log}")

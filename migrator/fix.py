@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +51,18 @@ class FixPlan:
     @property
     def failed(self) -> list[FilePlan]:
         return [f for f in self.files if f.problem]
+
+    @property
+    def applicable_refused(self) -> list[tuple[Finding, str]]:
+        """Refusals of a remedy the finding's rule offers: a fix that was asked for and not made.
+
+        `--strategy skip-verify` meeting an MM104 (which skip-verify cannot fix) is not one of them.
+        """
+        from migrator.rules import catalog
+
+        metas = catalog()
+        return [(f, why) for f, why in self.refused
+                if f.rule in metas and why.split(":", 1)[0] in metas[f.rule].remedies]
 
 
 def choose_strategy(finding: Finding, requested: str | None, per_rule: dict[str, str], ctx: FixContext) -> str | None:
@@ -342,27 +353,6 @@ def _roll_back(root: Path, files: list[FilePlan]) -> tuple[list[str], list[str]]
     return restored, kept
 
 
-# --------------------------------------------------------------------------------------------- CLI
-
-
-def register(sub) -> None:
-    from migrator.cli import add_scan_options
-
-    p = sub.add_parser("fix", help="rewrite manifests to fix findings (dry run: prints a unified diff)")
-    add_scan_options(p)
-    p.add_argument("--strategy", choices=["credential-name", "ca-file", "skip-verify", "disable-verify", "upgrade"],
-                   help="remedy to apply (default: per-rule config, else credential-name when a CA/secret is given)")
-    p.add_argument("--write", action="store_true", help="apply the changes (atomically); default is a dry run")
-    p.add_argument("--check", action="store_true", help="exit 1 when fixes are pending (CI / pre-commit)")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing (non-interactive)")
-    p.add_argument("--secret-name", help="credential-name: Secret name; `{name}` stands for the DestinationRule/Gateway name (default {name}-ca)")
-    p.add_argument("--ca-bundle", action="append", metavar="[HOST=]FILE",
-                   help="credential-name: CA bundle (PEM, certificates only) for one upstream host as HOST=FILE; repeat per host "
-                        "(a plain FILE only when every DestinationRule has the same host)")
-    p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
-    p.add_argument("--no-header", action="store_true", help="omit the remedy/security-cost header from the diff")
-
-
 def plan_from_args(args, result) -> FixPlan:
     """The fix plan the command-line flags and the config file ask for (shared by `fix` and `pr`)."""
     from migrator.config import load_config
@@ -375,21 +365,6 @@ def plan_from_args(args, result) -> FixPlan:
     return plan_fixes(result, strategy=args.strategy, rules=tuple(r.upper() for r in args.rule), per_rule=per_rule, ctx=ctx)
 
 
-def applicable_refusals(plan) -> list:
-    """Refusals of a remedy the finding's rule offers (a remedy that is not one of the rule's remedies —
-    `--strategy skip-verify` meeting an MM104 — is not a failure to fix, and does not change the exit code)."""
-    from migrator.rules import catalog
-
-    metas = catalog()
-    out = []
-    for f, why in plan.refused:
-        name = why.split(":", 1)[0]
-        meta = metas.get(f.rule)
-        if meta is not None and name in meta.remedies:
-            out.append((f, why))
-    return out
-
-
 def _ca_bundle(cli_value, config):
     """--ca-bundle [HOST=]FILE (repeatable), else the config's fix.ca_bundle (a file or {host: file}).
 
@@ -398,7 +373,7 @@ def _ca_bundle(cli_value, config):
     config file's folder and stay inside its repository (config.path_value), and every file must be a
     certificates-only PEM bundle (pem.py).  Returns the parsed CaBundles with resolved paths.
     """
-    from migrator.cli import CliError
+    from migrator.errors import CliError
     from migrator.config import ConfigError
     from migrator.pem import PemError, read_ca_bundle
     from migrator.remedies import ca_bundles
@@ -422,59 +397,3 @@ def _ca_bundle(cli_value, config):
                 raise CliError(f"--ca-bundle {host + '=' if host else ''}{exc}") from None
             raise ConfigError(f"{config.path}: fix.ca_bundle{'.' + host if host else ''}: {exc}") from None
     return bundles if bundles else None
-
-
-def run(args) -> int:
-    from migrator.commands import options_from_args, print_problems, run_scan
-
-    options = options_from_args(args)
-    result = run_scan(args, options)
-    print_problems(result)
-    plan = plan_from_args(args, result)
-    for f, why in plan.refused:
-        print(f"{f.path}:{f.line}: {f.rule}: not fixed: {why}", file=sys.stderr)
-    for f in plan.undecided:
-        print(f"{f.path}:{f.line}: {f.rule}: needs a decision: pass --strategy "
-              f"({', '.join(n for n, why in options_for(f, FixContext(view=result.views[0])) if why is None) or 'see explain'})", file=sys.stderr)
-    for fp in plan.failed:
-        print(f"{fp.path}: not fixed: {fp.problem}", file=sys.stderr)
-    diff = render_diff(plan, header=not args.no_header)
-    if args.write:
-        if not plan.pending:
-            print("nothing to write", file=sys.stderr)
-        else:
-            if not args.yes and sys.stdin.isatty():
-                sys.stdout.write(diff)
-                if input(f"write {len(plan.pending)} file(s)? [y/N] ").strip().lower() not in ("y", "yes"):
-                    print("nothing written", file=sys.stderr)
-                    return 0
-            try:
-                problems = write_plan(plan)
-            except BatchInterrupted as exc:
-                for line in exc.kept:
-                    print(line, file=sys.stderr)
-                print(f"interrupted: rolled back the {len(exc.restored)} file(s) already written"
-                      + (f"; {len(exc.kept)} file(s) keep the fix (listed above)" if exc.kept else "; no file changed"),
-                      file=sys.stderr)
-                return 130
-            for p in problems:
-                print(p, file=sys.stderr)
-            print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
-            if problems:
-                return 1
-    else:
-        sys.stdout.write(diff)
-    if plan.failed or applicable_refusals(plan):  # a finding it was asked to fix and could not: not "ok"
-        return 1
-    if args.check:
-        return 1 if plan.pending else 0
-    return 0
-
-
-def _register_command():
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["fix"] = (register, run)
-
-
-_register_command()

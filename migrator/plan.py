@@ -1309,7 +1309,7 @@ def render_markdown(plan: Plan) -> str:
     out.append(title)
     out.append("")
     pol = plan.policy["istio"]
-    out.append(f"Target `--to {plan.target_spec}` · strategy **{plan.strategy}**: at most {pol['max_minor_step']} minor "
+    out.append(f"Target `--to {plan.target_spec}` · path **{plan.strategy}**: at most {pol['max_minor_step']} minor "
                f"version(s) per step — {pol['policy']['summary']} ({_src_links(pol['policy']['sources'][:1])}); "
                f"{pol['cap']['summary']} ({_src_links(pol['cap']['sources'][:1])}).")
     out.append("")
@@ -1472,72 +1472,3 @@ def render_json(plan: Plan) -> str:
         } for s in plan.steps],
     }
     return json.dumps(doc, indent=2) + "\n"
-
-
-# -------------------------------------------------------------------------------------------- CLI
-
-
-def register(sub) -> None:
-    from migrator.cli import add_scan_options
-
-    p = sub.add_parser("plan", help="plan an Istio (and SPIRE) upgrade: steps, pin diffs, findings per step, checklist")
-    add_scan_options(p)
-    p.add_argument("--to", required=True, metavar="VERSION",
-                   help="target Istio version (1.26, 1.26.3, v1.26.3), `latest`, or `fixed` (lowest version where the current findings no longer apply)")
-    p.add_argument("--from", dest="from_version", metavar="VERSION", help="starting Istio version (default: the lowest Istio pin in the repo)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="in-place",
-                   help="in-place: one minor per step; canary: revision-based, up to two minors per step (default: in-place)")
-    p.add_argument("--env", metavar="NAME", help="the control plane to upgrade when the repo has several (`mesh-migrator inventory` names them; default: the oldest)")
-    p.add_argument("--spire-to", metavar="VERSION", help="also plan SPIRE to this version (or `latest`), one minor per step, servers before agents")
-    p.add_argument("--format", choices=["markdown", "json"], default="markdown")
-    p.add_argument("--output", "-o", help="write the plan to a file instead of stdout")
-    p.add_argument("--write", action="store_true", help="apply the pin edits of step 1 (or --step N) to the files, atomically")
-    p.add_argument("--step", type=int, default=1, metavar="N", help="with --write: the step whose resulting versions to write (default 1)")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask before writing")
-
-
-def run(args) -> int:
-    from migrator.commands import _emit, options_from_args, print_problems, run_scan
-
-    options = options_from_args(args)
-    result = run_scan(args, options)
-    if result.stdin_text is not None:
-        raise PlanError("plan needs files to edit; it cannot read a repository from stdin")
-    print_problems(result)
-    plan = build_plan(result, args.to, strategy=args.strategy, from_=args.from_version, spire_to=args.spire_to, env=args.env)
-    text = render_json(plan) if args.format == "json" else render_markdown(plan)
-    code = 0 if plan.ok else 1
-    for s in plan.steps:
-        for p in s.problems:
-            print(f"step {s.index}: {p}", file=sys.stderr)
-    if args.write:
-        if not plan.steps:
-            print("nothing to write: the plan has no steps", file=sys.stderr)
-        else:
-            if args.step > 1:
-                print(f"warning: writing the versions of step {args.step} skips steps 1–{args.step - 1} in git; "
-                      "they must already be rolled out in the cluster", file=sys.stderr)
-            if not 1 <= args.step <= len(plan.steps):
-                raise PlanError(f"--step {args.step}: the plan has {len(plan.steps)} step(s)")
-            if not args.yes and sys.stdin.isatty():
-                sys.stdout.write(plan.steps[args.step - 1].diff)
-                if input(f"write step {args.step} ({plan.steps[args.step - 1].title})? [y/N] ").strip().lower() not in ("y", "yes"):
-                    print("nothing written", file=sys.stderr)
-                    return 0
-            written, problems = write_step(plan, args.step)
-            for p in problems:
-                print(p, file=sys.stderr)
-            print(f"wrote {len(written)} file(s) for step {args.step} ({plan.steps[args.step - 1].title})", file=sys.stderr)
-            if problems:
-                code = 1
-    _emit(text, args.output)
-    return code
-
-
-def _register_command() -> None:
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["plan"] = (register, run)
-
-
-_register_command()

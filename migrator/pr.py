@@ -37,13 +37,14 @@ from typing import Any
 
 from migrator import __version__
 from migrator.discover import SAFE_GIT
-from migrator.fix import applicable_refusals, quote_path
+from migrator.fix import quote_path
 from migrator.remedies import FixContext, Refused, Remedy, build as build_remedy
 
 GIT_TIMEOUT = 120
 FALLBACK_NAME = "mesh-migrator"
 FALLBACK_EMAIL = "mesh-migrator@localhost"
 SUBJECT_MAX = 72
+BODY_WIDTH = 72  # git's convention: `git log` indents by 4 and stays inside 80 columns
 BODY_LIMIT = 60000  # GitHub rejects PR bodies over 65536 characters; GitLab's limit is larger
 APPENDIX_MARK = "<!-- mesh-migrator: plan appendix -->"
 
@@ -420,12 +421,17 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
         for r in changes.applied:
             f = r.finding
             lines.append(f"- {f.rule} {_one_line(f.resource)} ({quote_path(changes.repo_path(f.path))}:{f.line}): {r.strategy}: {_one_line(r.summary)}")
-            lines.append(f"  security cost: {r.security_cost}")
+        lines.append("")
+        costs = _costs(changes.applied)
+        lines.append("Security cost:" if len(costs) == 1 else "Security costs:")
+        lines += [f"- {strategy}: {cost}" for strategy, cost in costs]
         lines.append("")
     if ver is not None:
-        lines.append(f"Verified by mesh-migrator {__version__}: YAML 1.1/1.2 re-parse, deepdiff of old and new trees, "
-                     f"CRD schema of Istio {ver.schema_minor or 'unknown'}"
-                     + (f"; re-scan no longer reports {len(ver.gone)} of {len(changes.fixed)} finding(s)." if not ver.error else "."))
+        checks = (f"Verified by mesh-migrator {__version__}: YAML 1.1/1.2 re-parse, deepdiff of old and new trees, "
+                  f"CRD schema of Istio {ver.schema_minor or 'unknown'}")
+        if not ver.error and changes.fixed:
+            checks += f"; the re-scan no longer reports {len(ver.gone)} of the {len(changes.fixed)} targeted findings"
+        lines.append(checks + ".")
     body = "\n".join(_wrap_commit(ln) for ln in lines).strip() + "\n"
     return subject(changes), body
 
@@ -435,8 +441,32 @@ def _one_line(text) -> str:
     return "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in str(text))
 
 
-def _wrap_commit(line: str, width: int = 100) -> str:
-    return line  # URLs and paths must stay whole; git does not care about long body lines
+def _costs(applied) -> list[tuple[str, str]]:
+    """(strategy, security cost) once each: the same cost for several hosts is one line naming them all.
+
+    Remedies phrase a cost as "<what is lost> (<host>)"; ten findings fixed one way have one cost.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in applied:
+        m = re.match(r"^(.*\S)\s+\(([^()]*)\)$", r.security_cost or "")
+        base, subject_ = (m.group(1), m.group(2)) if m else (r.security_cost, "")
+        subjects = groups.setdefault((r.strategy, base), [])
+        if subject_ and subject_ not in subjects:
+            subjects.append(subject_)
+    return [(strategy, f"{base} ({', '.join(subjects)})" if subjects else base) for (strategy, base), subjects in groups.items()]
+
+
+def _wrap_commit(line: str, width: int = BODY_WIDTH) -> str:
+    """Wrap a commit-body line at 72 columns (git log indents by 4); list items hang under their text.
+
+    Words are never broken, so a URL or a path longer than the width stays whole on its own line.
+    """
+    import textwrap
+
+    if len(line) <= width:
+        return line
+    indent = "  " if line.startswith("- ") else ""
+    return textwrap.fill(line, width=width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
 # --------------------------------------------------------------------------------------- Markdown
@@ -525,10 +555,8 @@ def render_body(changes: ChangeSet, ver: Verification | None, *, commit: str | N
             out.append("")
         # -- security
         out += ["## Security cost of each remedy", ""]
-        for r in changes.applied:
-            f = r.finding
-            out.append(f"- **{r.strategy}** on {_code(f.resource)} ({f.rule}, {_code(changes.repo_path(f.path) + ':' + str(f.line))}): "
-                       f"{r.security_cost}")
+        for strategy, cost in _costs(changes.applied):
+            out.append(f"- **{strategy}**: {cost}")
         out.append("")
         notes = [(r, n_) for r in changes.applied for n_ in r.notes]
         if notes:
@@ -587,8 +615,9 @@ def render_body(changes: ChangeSet, ver: Verification | None, *, commit: str | N
             out.append(f"- Re-scan with the edits in place could not run: {_cell(ver.error)}.")
         else:
             gone = ", ".join(sorted({f.rule for f in ver.gone})) or "none"
-            out.append(f"- Re-scan with the edits in place: {len(ver.gone)} of {len(changes.fixed)} finding(s) this change targets no longer "
-                       f"reported ({gone}).")
+            if changes.fixed:
+                out.append(f"- Re-scan with the edits in place: {len(ver.gone)} of the {len(changes.fixed)} findings this change "
+                           f"targets are no longer reported ({gone}).")
             for f in ver.still:
                 out.append(f"  - still reported: {f.rule} {_code(f.resource)}")
             for f in ver.new:
@@ -887,39 +916,6 @@ def release_note_links(frm, to, step=None) -> list[str]:
     return links
 
 
-# ----------------------------------------------------------------------------------------------- CLI
-
-
-def register(sub) -> None:
-    from migrator.cli import add_scan_options
-    from migrator.remedies import STRATEGY_MODULES
-
-    p = sub.add_parser("pr", help="commit verified fixes on a new branch (or write a patch) with a PR description; never pushes")
-    add_scan_options(p)
-    what = p.add_mutually_exclusive_group()
-    what.add_argument("--strategy", choices=list(STRATEGY_MODULES), help="remedy to apply to every finding it fits")
-    what.add_argument("--to", metavar="VERSION", help="upgrade Istio towards VERSION, 'latest' or 'fixed': commits the planner's next step")
-    p.add_argument("--upgrade-strategy", choices=["in-place", "canary"], default="in-place",
-                   help="with --to: in-place (one minor per step) or canary (revisions, up to two minors per step)")
-    p.add_argument("--branch", help="branch to create (default derived from the change, e.g. mesh-migrator/mm101-credential-name)")
-    p.add_argument("--body-file", help="write the PR description (Markdown) here instead of stdout")
-    p.add_argument("--patch", metavar="FILE", help="write a git format-patch-style patch instead of creating a branch and commit")
-    p.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes in files this does not edit")
-    p.add_argument("--no-verify", action="store_true", help="do not run the repository's pre-commit and commit-msg hooks "
-                   "(git commit --no-verify); by default pr runs them like any commit")
-    p.add_argument("--secret-name", help="credential-name: name of the Secret holding the CA (default <dr-name>-ca)")
-    p.add_argument("--ca-bundle", action="append", metavar="[HOST=]FILE",
-                   help="credential-name: CA bundle (PEM, certificates only) for one upstream host as HOST=FILE; repeat per host "
-                        "(a plain FILE only when every DestinationRule has the same host)")
-    p.add_argument("--ca-path", help="ca-file: path of the CA bundle inside the proxy")
-
-
-def _fix_changes(args, result, options) -> ChangeSet:
-    from migrator.fix import plan_from_args
-
-    plan = plan_from_args(args, result)
-    label = args.strategy or "-".join(sorted({r.strategy for r in plan.remedies})) or "fix"
-    return ChangeSet(result, plan, label, None, options, list(args.paths or ["."]))
 
 
 def report_unfixed(changes: ChangeSet, stream=sys.stderr) -> None:
@@ -939,76 +935,3 @@ def write_text(path: str, text: str) -> None:
     tmp = target.with_name(f".{target.name}.mesh-migrator-tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
-
-
-def run(args) -> int:
-    from migrator.cli import CliError
-    from migrator.commands import options_from_args, print_problems, run_scan
-
-    if args.strategy == "upgrade":
-        raise CliError("the upgrade strategy is the planner's job: use `mesh-migrator pr --to VERSION|latest|fixed`")
-    options = options_from_args(args)
-    paths = list(args.paths or ["."])
-    start = Path(paths[0]) if paths[0] != "-" else Path.cwd()
-    if paths == ["-"]:
-        raise CliError("pr needs files in a git work tree, not stdin")
-    git = find_git(start if start.is_dir() else start.parent)
-    if git is None and not args.patch:
-        raise CliError(f"{paths[0]} is not inside a git work tree (use `fix` to edit files, or --patch FILE)")
-    try:
-        if git is not None:  # refuse a dirty tree before doing any work
-            dirty = git.status()
-            if dirty and not args.allow_dirty:
-                raise PrError(dirty_message(dirty))
-        result = run_scan(args, options)
-        print_problems(result)
-        changes = (upgrade_changes(result, options, args.to, paths, strategy=args.upgrade_strategy) if args.to
-                   else _fix_changes(args, result, options))
-        report_unfixed(changes)
-        unfixed = bool(applicable_refusals(changes.plan) or changes.plan.failed or changes.plan.undecided)
-        if not changes.plan.pending:
-            print("nothing to change: no verified edits" + (" (see above)" if unfixed else ""), file=sys.stderr)
-            return 1 if unfixed else 0
-        title = subject(changes)
-        if args.patch:
-            if git is not None:
-                check_clean(git, changes, args.allow_dirty)
-            ver = verify_changes(changes)
-            author = git.author() if git else (FALLBACK_NAME, FALLBACK_EMAIL)
-            write_text(args.patch, format_patch(changes, ver, author))
-            body = render_body(changes, ver, patch_file=args.patch)
-            _emit_body(body, args.body_file)
-            print(f"patch written: {args.patch} ({len(changes.plan.pending)} file(s)); nothing committed", file=sys.stderr)
-            for line in next_steps(None, args.body_file, title, patch_file=args.patch, keep_cr=has_crlf(changes.plan)):
-                print(f"  {line}", file=sys.stderr)
-            return 1 if unfixed else 0
-        branch = args.branch or default_branch(changes)
-        opened, ver = open_branch(git, changes, branch, allow_dirty=args.allow_dirty, no_verify=args.no_verify)
-    except PrError as exc:
-        raise CliError(str(exc)) from exc
-    body = render_body(changes, ver, commit=opened.commit, branch=opened.branch)
-    _emit_body(body, args.body_file)
-    print(f"branch {opened.branch} created at {opened.commit[:12]} with {len(changes.plan.pending)} file(s) changed "
-          f"(from {opened.base or opened.base_sha[:12]}); nothing pushed. Next"
-          + (" (save the description printed above as PR_BODY.md, or re-run with --body-file)" if not args.body_file else "") + ":",
-          file=sys.stderr)
-    for line in next_steps(opened, args.body_file, title):
-        print(f"  {line}", file=sys.stderr)
-    return 1 if unfixed else 0
-
-
-def _emit_body(body: str, body_file: str | None) -> None:
-    if body_file:
-        write_text(body_file, body)
-        print(f"PR description written: {body_file}", file=sys.stderr)
-    else:
-        sys.stdout.write(body)
-
-
-def _register_command():
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["pr"] = (register, run)
-
-
-_register_command()

@@ -35,7 +35,7 @@ ACTIONS = ("apply", "patch", "pr", "quit")
 SKIP = "skip"
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-ANSWER_KEYS = {"istio_version", "goal", "target", "upgrade_strategy", "secret_name", "ca_bundle", "ca_path", "findings", "action",
+ANSWER_KEYS = {"istio_version", "goal", "target", "path", "upgrade_strategy", "secret_name", "ca_bundle", "ca_path", "findings", "action",
                "patch_file", "branch", "body_file", "allow_dirty"}
 FINDING_KEYS = {"rule", "path", "line", "resource", "strategy", "secret_name", "ca_bundle", "ca_path", "env"}
 NOT_A_TTY = ("mesh-migrator wizard is interactive and needs a terminal ({what} is not a TTY).\n"
@@ -62,7 +62,7 @@ def load_answers(path: str) -> dict:
     """Read an answers file (YAML or JSON).
 
     ``goal`` (fix | upgrade | quit), ``target`` (upgrade: a version, ``latest`` or ``fixed``) and
-    ``upgrade_strategy`` (in-place | canary),
+    ``path`` (in-place | canary, as `plan --path`; ``upgrade_strategy`` is its old name),
     ``istio_version`` (when no pin says it), defaults ``secret_name``/``ca_bundle``/``ca_path``,
     ``findings``: a list of ``{rule, path, line, resource, strategy (a remedy or "skip"), secret_name,
     ca_bundle, ca_path}`` — matched by rule + path + line, else by rule + resource —, ``action`` (apply |
@@ -195,7 +195,7 @@ class Session:
     replay: dict | None
     answers: dict = field(default_factory=dict)
     args_options: Any = None  # the ScanOptions in force (the planner re-uses them)
-    ca_by_host: dict = field(default_factory=dict)  # upstream host -> CA bundle file: asked once per host
+    credentials: dict = field(default_factory=dict)  # upstream host -> (Secret name, CA bundle or None): asked once per host
 
     @property
     def interactive(self) -> bool:
@@ -203,6 +203,15 @@ class Session:
 
     def say(self, text: str = "", **kw) -> None:
         self.console.print(text, highlight=False, soft_wrap=True, **kw)
+
+    def say_wrapped(self, text: str, indent: int = 4, hang: int = 2) -> None:
+        """Plain text wrapped to the terminal, continuation lines indented under it (menus must not cut costs)."""
+        import textwrap
+
+        width = max(self.console.width, 40)
+        self.console.print(escape(textwrap.fill(text, width=width, initial_indent=" " * indent,
+                                                subsequent_indent=" " * (indent + hang), break_long_words=False,
+                                                break_on_hyphens=False)), highlight=False, soft_wrap=True)
 
 
 def offers_for(result, finding) -> list[Offer]:
@@ -358,19 +367,33 @@ def choose_remedies(s: Session, result) -> list | None:
 
 
 def _offer_title(o: Offer) -> str:
+    """The menu line: short, so it fits any terminal; the cost or refusal is printed in full above the menu."""
     if o.name == "upgrade":
-        return "upgrade — no edit now: fixed by upgrading Istio to 1.26+ (goal 'upgrade' / `mesh-migrator plan --to fixed`)"
+        return "upgrade — no edit now (goal 'upgrade' / `mesh-migrator plan --to fixed`)"
     need = {"secret_name": " (asks for the Secret)", "ca_path": " (asks for the CA path)"}
-    extra = "".join(need[n] for n in o.needs)
-    return f"{o.name}{extra} — security cost: {o.cost}"
+    return o.name + "".join(need[n] for n in o.needs)
+
+
+def _show_offers(s: Session, offers: list[Offer]) -> None:
+    """Every remedy with its full security cost or refusal reason, wrapped, before the user chooses."""
+    s.say("  [bold]Remedies[/] (safest first):")
+    for o in offers:
+        if o.name == "upgrade":
+            detail = "no edit now: fixed by upgrading Istio to 1.26+"
+        elif o.refused:
+            detail = f"refused here: {o.refused}"
+        else:
+            detail = f"security cost: {o.cost}"
+        s.say_wrapped(f"{_offer_title(o)} — {detail}")
 
 
 def _ask_remedy(s: Session, result, finding, offers: list[Offer]):
     from migrator.pr import Decision
 
+    _show_offers(s, offers)
     while True:
-        choices = [(_offer_title(o) if o.refused is None else o.name, o.name, o.refused,
-                    f"security cost: {o.cost}" if o.refused is None and o.name != "upgrade" else None) for o in offers]
+        choices = [(_offer_title(o) if o.refused is None else o.name, o.name, "refused: reason above" if o.refused else None)
+                   for o in offers]
         choices.append(("skip — leave this finding as it is for now", SKIP, None))
         name = s.prompter.select(f"How should {finding.rule} on {finding.resource} be fixed?", choices, default_offer(offers))
         if name == SKIP:
@@ -397,30 +420,41 @@ def _upstream_host(result, finding) -> str:
 
 
 def _ask_credential_inputs(s: Session, finding, decision, host: str = "") -> None:
+    """Secret name and CA bundle, asked once per upstream host: three findings for one host are one question."""
+    host = host if finding.rule != "MM103" else ""
+    if host and host in s.credentials:
+        decision.secret_name, decision.ca_bundle = s.credentials[host]
+        bundle = next(iter(decision.ca_bundle.values())) if isinstance(decision.ca_bundle, dict) else decision.ca_bundle
+        source = f"CA bundle {bundle}" if bundle else "Secret managed elsewhere"
+        s.say(f"  using Secret [bold]{escape(decision.secret_name)}[/] ({escape(source)}), as answered for {escape(host)}")
+        return
     default = ""
     if finding.rule != "MM103":
         default = f"{finding.resource.rsplit('/', 1)[-1]}-ca"
     if finding.rule == "MM103":
         msg = "Name of the TLS Secret (tls.crt/tls.key) in the gateway's namespace:"
     else:
-        msg = "Name of the Secret holding the upstream's CA (key ca.crt):"
+        msg = f"Name of the Secret holding the upstream's CA (key ca.crt){' for ' + host if host else ''}:"
     decision.secret_name = s.prompter.text(msg, default=default, validate=_valid_secret_name).strip()
     if finding.rule == "MM103":
         return
+    source = s.prompter.select(f"Where does the CA in Secret {decision.secret_name} come from?", [
+        ("generate the Secret from a PEM file (asks for the path)", "pem", None),
+        ("skip the Secret: I manage it elsewhere (sealed-secrets, external-secrets …)", "elsewhere", None)], "pem")
+    decision.ca_bundle = None
+    if source == "pem":
+        def valid_pem(text: str):
+            t = text.strip()
+            if not t:
+                return "a PEM file path (or go back with Ctrl-C and choose 'I manage it elsewhere')"
+            return True if Path(t).expanduser().is_file() else f"{t}: no such file"
 
-    def valid_pem(text: str):
-        t = text.strip()
-        return True if not t or Path(t).expanduser().is_file() else f"{t}: no such file"
-
-    if host in s.ca_by_host:  # one question per upstream host, not per finding
-        bundle = s.ca_by_host[host]
-        s.say(f"  CA bundle for {escape(host)}: {escape(bundle or 'none (create the Secret yourself)')} (answered before)")
-    else:
-        bundle = s.prompter.text(f"PEM file with the CA bundle of {host or 'the upstream'} to generate the Secret from "
-                                 "(blank: create the Secret yourself):", validate=valid_pem).strip()
-        bundle = str(Path(bundle).expanduser()) if bundle else ""
-        s.ca_by_host[host] = bundle
-    decision.ca_bundle = {host: bundle} if bundle else None
+        bundle = s.prompter.text(f"PEM file with the CA bundle of {host or 'the upstream'} to generate the Secret from:",
+                                 validate=valid_pem).strip()
+        path = str(Path(bundle).expanduser())
+        decision.ca_bundle = {host: path} if host else path  # CA bundles are per upstream host (remedies/ca_bundles.py)
+    if host:
+        s.credentials[host] = (decision.secret_name, decision.ca_bundle)
 
 
 def _valid_secret_name(text: str):
@@ -491,10 +525,10 @@ def choose_upgrade(s: Session, result):
     paths = list(s.args.paths or ["."])
     if not s.interactive:
         target = str(s.replay.get("target") or "fixed")
-        how = str(s.replay.get("upgrade_strategy") or "in-place")
+        how = str(s.replay.get("path") or s.replay.get("upgrade_strategy") or "in-place")
         if how not in ("in-place", "canary"):
-            raise AnswerError(f"upgrade_strategy must be in-place or canary, not {how!r}")
-        s.answers.update(target=target, upgrade_strategy=how)
+            raise AnswerError(f"path must be in-place or canary, not {how!r}")
+        s.answers.update(target=target, path=how)
         changes = pr.upgrade_changes(result, s.args_options, target, paths, strategy=how)
     while s.interactive:
         target = s.prompter.select("Upgrade Istio to which version?", [
@@ -512,7 +546,7 @@ def choose_upgrade(s: Session, result):
                     return str(exc)
 
             target = s.prompter.text("Target Istio version (e.g. 1.26.8):", validate=valid).strip()
-        how = s.prompter.select("How?", [
+        how = s.prompter.select("Upgrade path (--path)?", [
             ("in-place — one minor version per step", "in-place", None),
             ("canary — a new revision next to the old one, up to two minor versions per step", "canary", None)], "in-place")
         try:
@@ -520,7 +554,7 @@ def choose_upgrade(s: Session, result):
         except pr.PrError as exc:  # an unknown version, a step that fails the gate: say why and ask again
             s.say(f"[red]{escape(str(exc))}[/]")
             continue
-        s.answers.update(target=target, upgrade_strategy=how)
+        s.answers.update(target=target, path=how)
         break
     up = changes.upgrade
     plan = up.raw
@@ -573,6 +607,7 @@ def preview(s: Session, diff: str) -> None:
     lines = diff.count("\n")
     if s.interactive and s.console.is_terminal and lines > max(s.console.height - 4, 10):
         os.environ.setdefault("LESS", "-R")
+        s.say("[dim]The diff opens in a pager: arrows/space to scroll, / to search, q to leave it and continue.[/]")
         with s.console.pager(styles=not s.console.no_color):
             s.console.print(body, highlight=False, soft_wrap=True)
     else:
@@ -652,7 +687,7 @@ def finish(s: Session, changes, git, action: str) -> int:
                 return "not a valid branch name"
             return f"branch {t} already exists" if git.branch_exists(t) else True
 
-        branch = _answer(s, "branch", "Branch name:", pr.default_branch(changes), valid_branch)
+        branch = _answer(s, "branch", "Branch name:", fresh_branch(git, pr.default_branch(changes)), valid_branch)
         body_default = _git_path(git, "MESH_MIGRATOR_PR_BODY.md")
         body_file = _answer(s, "body_file", "Write the PR description to:", body_default)
         with _no_interrupt():
@@ -666,6 +701,15 @@ def finish(s: Session, changes, git, action: str) -> int:
         return 1 if plan.failed else 0
     s.say("nothing written")
     return 0
+
+
+def fresh_branch(git, name: str) -> str:
+    """`name`, or `name-2`, `name-3` … when a branch of that name exists (a re-run must not default to an error)."""
+    candidate, n = name, 1
+    while git.branch_exists(candidate):
+        n += 1
+        candidate = f"{name}-{n}"
+    return candidate
 
 
 def _git_path(git, name: str) -> str:
@@ -700,9 +744,10 @@ def _say_verification(s: Session, changes, ver) -> None:
 
 
 def register(sub) -> None:
-    from migrator.cli import add_scan_options
+    from migrator.app import add_scan_options
 
     p = sub.add_parser("wizard", help="interactive session: inventory, goal, remedy per finding, diff preview, apply/patch/PR")
+    p.set_defaults(run=run)
     add_scan_options(p)
     p.add_argument("--answers", metavar="FILE", help="replay answers recorded with --save-answers (YAML/JSON); no prompts")
     p.add_argument("--save-answers", metavar="FILE", help="record this session's answers to FILE for replay")
@@ -721,8 +766,8 @@ def run(args) -> int:
 
 def _run(args) -> int:
     from migrator import pr
-    from migrator.cli import CliError
-    from migrator.commands import options_from_args, print_problems, run_scan
+    from migrator.errors import CliError
+    from migrator.app import options_from_args, print_problems, run_scan
     from migrator.versions import require_version
 
     replay = None
@@ -807,7 +852,7 @@ def _done(s: Session, action: str) -> int:
 
 def _save(s: Session) -> None:
     if s.args.save_answers:
-        ordered = {k: s.answers[k] for k in ("istio_version", "goal", "target", "upgrade_strategy", "findings", "action", "patch_file",
+        ordered = {k: s.answers[k] for k in ("istio_version", "goal", "target", "path", "findings", "action", "patch_file",
                                              "branch", "body_file")
                    if k in s.answers}
         save_answers(s.args.save_answers, ordered)
@@ -817,12 +862,3 @@ def _save(s: Session) -> None:
 @contextmanager
 def _null():
     yield
-
-
-def _register_command():
-    from migrator.commands import EXTRA_COMMANDS
-
-    EXTRA_COMMANDS["wizard"] = (register, run)
-
-
-_register_command()

@@ -145,7 +145,7 @@ def test_credential_name_refuses_garbage_pem(tmp_path, run_cli):
 def test_without_strategy_findings_need_a_decision_and_nothing_changes(tmp_path, run_cli):
     repo = _copy(tmp_path, "spire-istio-1.22")
     code, diff, err = run_cli("fix", str(repo), "--check")
-    assert code == 0 and "diff --git" not in diff
+    assert code == 1 and "diff --git" not in diff, "an undecided finding is pending: the pre-commit hook must fail"
     assert "apps/payments/destinationrule-stripe.yaml:17: MM101: needs a decision: pass --strategy" in err
 
 
@@ -349,11 +349,15 @@ def test_wizard_asks_for_the_ca_once_per_upstream_host():
             asked.append(msg)
             return default or (CA if "api.stripe.com" in msg else CA2)
 
+        def select(self, msg, choices, default=None):
+            asked.append(msg)
+            return "pem"  # generate the Secret from a PEM file
+
     s = wizard.Session(args=None, console=wizard.Console(file=open(os.devnull, "w")), prompter=Prompter(), replay=None)
     for host in ("api.sift.com", "api.sift.com", "api.stripe.com"):
         d = SimpleNamespace(secret_name=None, ca_bundle=None)
         wizard._ask_credential_inputs(s, SimpleNamespace(rule="MM101", resource="DestinationRule/payments/x"), d, host)
         assert d.ca_bundle == {host: CA if host == "api.stripe.com" else CA2}
     assert [m for m in asked if m.startswith("PEM file")] == [
-        "PEM file with the CA bundle of api.sift.com to generate the Secret from (blank: create the Secret yourself):",
-        "PEM file with the CA bundle of api.stripe.com to generate the Secret from (blank: create the Secret yourself):"]
+        "PEM file with the CA bundle of api.sift.com to generate the Secret from:",
+        "PEM file with the CA bundle of api.stripe.com to generate the Secret from:"]

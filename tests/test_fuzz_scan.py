@@ -134,6 +134,8 @@ def test_no_mutant_changes_other_files_findings(tmp_path, run_cli):
             pytest.fail(f"{where}: stdout is not JSON: {out[:200]!r}")
         assert _keys(report) == baseline, f"{where}: other files' findings changed"
         for line in err.splitlines():
+            if line.endswith("skipped on purpose (installer chart templates, vendored trees, profile definitions); --verbose lists them"):
+                continue  # the count of files skipped on purpose (the mutant may now look like a Helm template)
             assert line.startswith(("apps/payments/zz-mutant.yaml", "zz-mutant")), f"{where}: stray stderr line {line!r}"
     assert kinds_seen >= {"flip", "truncate", "syntax", "tag", "value", "nest", "encoding"}
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import FIXTURES
 
 SEED = FIXTURES / "spire-istio-1.22"
-MM101_HELP = "https://github.com/istio/istio/issues/54220"
+MM101_HELP = "https://github.com/mesh-migrator/mesh-migrator/blob/main/docs/rules/MM101.md"  # the rule page (help_uri)
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ def test_markdown_has_headings_diffs_and_links(run_cli):
 
 
 def test_json_output_shape(run_cli):
-    code, out, _ = run_cli("plan", MAIN, "--to", "1.24", "--strategy", "canary", "--format", "json")
+    code, out, _ = run_cli("plan", MAIN, "--to", "1.24", "--path", "canary", "--format", "json")
     assert code == 0
     doc = json.loads(out)
     assert doc["istio"] == {"from": "1.22.3", "to": latest_patch("1.24")}
@@ -279,7 +279,7 @@ def test_write_canary_step_moves_revisions(run_cli, tmp_path):
     repo = tmp_path / "repo"
     shutil.copytree(MAIN, repo)
     before = tree(repo)
-    code, _, err = run_cli("plan", repo, "--to", "fixed", "--strategy", "canary", "--write", "--yes")
+    code, _, err = run_cli("plan", repo, "--to", "fixed", "--path", "canary", "--write", "--yes")
     assert code == 0, err
     after = tree(repo)
     v = latest_patch("1.24")
@@ -287,7 +287,7 @@ def test_write_canary_step_moves_revisions(run_cli, tmp_path):
     want.update({k: t.format(rev=rev(v)) for k, t in REVISIONS_MAIN.items()})
     got = {(p, line): text for p in before for line, text in changed_lines(before[p], after[p]).items()}
     assert got == want
-    doc = json.loads(run_cli("plan", repo, "--to", "fixed", "--strategy", "canary", "--format", "json")[1])
+    doc = json.loads(run_cli("plan", repo, "--to", "fixed", "--path", "canary", "--format", "json")[1])
     assert doc["istio"]["from"] == v and [s["to"] for s in doc["steps"]] == [latest_patch("1.26")]
 
 

@@ -118,7 +118,7 @@ def test_body_has_rule_ids_links_security_cost_verification_and_rollback(tmp_pat
     body = body_file.read_text()
     sha = head(repo)
     assert "## Findings fixed" in body
-    assert "[MM101](https://github.com/istio/istio/issues/54220)" in body  # rule id linked to its help URI
+    assert "[MM101](https://github.com/mesh-migrator/mesh-migrator/blob/main/docs/rules/MM101.md)" in body  # rule id linked to its page
     assert body.count("| [MM101](") == 3
     assert "`apps/payments/destinationrule-stripe.yaml:17`" in body
     assert "## Security cost of each remedy" in body
@@ -127,7 +127,7 @@ def test_body_has_rule_ids_links_security_cost_verification_and_rollback(tmp_pat
     assert "## How this was verified" in body
     assert "YAML 1.1 and YAML 1.2" in body and "deepdiff" in body
     assert "CRD schema (openAPIV3Schema) of **Istio 1.22**" in body
-    assert "Re-scan with the edits in place: 3 of 3 finding(s) this change targets no longer reported (MM101)" in body
+    assert "Re-scan with the edits in place: 3 of the 3 findings this change targets are no longer reported (MM101)" in body
     assert "## Rollback" in body and f"git revert {sha[:12]}" in body
     assert "<!-- mesh-migrator-data: " in body
 

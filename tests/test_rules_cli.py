@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, REPO
 from migrator.rules import RULE_MODULES, all_rules, catalog
 from migrator.versions import spec
 
@@ -16,7 +16,8 @@ from migrator.versions import spec
 def test_every_rule_module_has_catalog_metadata_with_sources():
     ids = [r.meta.id for r in all_rules()]
     assert len(ids) == len(RULE_MODULES) == len(set(ids))
-    assert set(ids) == set(catalog())
+    # MM001 (unreadable file) is raised by the pipeline itself (migrator/app.py), not by a check module
+    assert set(ids) | {"MM001"} == set(catalog())
     for meta in catalog().values():
         assert meta.severity in ("info", "warning", "error")
         assert meta.sources and all(s.startswith("https://") for s in meta.sources), meta.id
@@ -34,8 +35,9 @@ def test_rules_lists_every_rule(run_cli):
 def test_explain_shows_sds_names_and_sources(run_cli, rule):
     code, out, _ = run_cli("explain", rule)
     assert code == 0
-    assert out.startswith("MM101: SPIRE proxy will request file-root:system")
-    assert "SDS names involved: file-root:system" in out
+    assert out.startswith("# MM101: SPIRE proxy will request file-root:system")
+    assert "SDS resource names involved: `file-root:system`" in out
+    assert out.startswith((REPO / "docs" / "rules" / "MM101.md").read_text())  # explain prints the rule's page
     assert "https://github.com/istio/istio/pull/54725" in out
 
 

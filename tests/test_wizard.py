@@ -148,12 +148,14 @@ def test_remedy_choices_show_cost_and_refusals_then_ctrl_c_writes_nothing(tmp_pa
     child = spawn(tmp_path, repo)
     pick(child, "What do you want to do?")  # fix in place (default)
     see(child, "1/3")
-    see(child, "How should MM101 on DestinationRule/payments/sift-tls be fixed?")
-    see(child, "» credential-name (asks for the Secret) — security cost: none for verification")
-    # refused remedies are listed, disabled, with the reason
-    see(child, "- ca-file (caCertificates becomes the SDS name file-root:<path>, which the SPIRE agent refuses before Istio 1.26")
+    # every remedy's full cost, and the refusal reasons, are printed (wrapped) before the menu, whose lines stay short
+    see(child, "credential-name (asks for the Secret) — security cost: none for verification")
+    see(child, "ca-file — refused here: caCertificates becomes the SDS name file-root:<path>")
     see(child, "skip-verify — security cost: the server certificate is NOT verified")
     see(child, "disable-verify — security cost: server certificates are no longer verified for EVERY DestinationRule")
+    see(child, "How should MM101 on DestinationRule/payments/sift-tls be fixed?")
+    see(child, "» credential-name (asks for the Secret)")
+    see(child, "- ca-file (refused: reason above)")
     child.send(CTRL_C)
     see(child, "interrupted; nothing written")
     assert finish(child) == 130
@@ -171,6 +173,7 @@ def _answer_three_findings(child, pem: Path) -> None:
     see(child, "3/3")
     pick(child, "How should MM101 on DestinationRule/payments/stripe-tls be fixed?")  # credential-name
     type_text(child, "Name of the Secret holding the upstream's CA", "stripe-ca")
+    pick(child, "Where does the CA in Secret stripe-ca come from?")  # generate from a PEM file (default)
     type_text(child, "PEM file with the CA bundle", str(pem))
     see(child, "set credentialName: stripe-ca on DestinationRule/payments/stripe-tls")
     see(child, "can list every Secret in namespace payments")  # the cost of the generated RBAC
@@ -187,6 +190,7 @@ def test_apply_writes_exactly_the_chosen_remedies_and_replay_reproduces_them(tmp
     child = spawn(tmp_path, repo, "--save-answers", answers, LINES="24", PAGER=f"cat > {paged}")
     _answer_three_findings(child, pem)
     see(child, "Preview of the changes")
+    see(child, "q to leave it and continue")  # the pager says how to leave it
     pick(child, "What now?")  # apply (default)
     see(child, "wrote 4 file(s)")
     see(child, "re-scan: MM101 no longer reported for DestinationRule/payments/stripe-tls")
@@ -344,7 +348,7 @@ def test_upgrade_goal_shows_the_planners_path_and_applies_step_one(tmp_path, rep
     child = spawn(tmp_path, repo)
     pick(child, "What do you want to do?", 1)  # upgrade
     pick(child, "Upgrade Istio to which version?")  # fixed
-    pick(child, "How?")  # in-place
+    pick(child, "Upgrade path")  # in-place
     see(child, "Upgrade plan: Istio 1.22.3 → 1.26.8 in 4 step(s), in-place")
     see(child, "step 1: Istio 1.22.3 → 1.23.6 (2 pin(s))")
     see(child, "step 4: Istio 1.25.5 → 1.26.8 (2 pin(s); clears MM101)")
@@ -399,3 +403,57 @@ def test_pr_action_commits_on_a_new_branch_and_keeps_the_tree_clean(tmp_path, re
     assert set(git("show", "--name-only", "--format=", "HEAD").split()) == {SIFT, STRIPE}
     body = (repo / ".git" / "MESH_MIGRATOR_PR_BODY.md").read_text()
     assert body.count("| [MM101](") == 3 and "NOT verified" in body
+
+
+def test_secret_and_ca_are_asked_once_per_upstream_host(tmp_path, repo):
+    """sift-tls has two TLS blocks for api.sift.com: one Secret question, reused; stripe-tls asks its own."""
+    pem = tmp_path / "ca.pem"
+    pem.write_text(TEST_CA)
+    child = spawn(tmp_path, repo)
+    pick(child, "What do you want to do?")
+    see(child, "1/3")
+    pick(child, "be fixed?")  # credential-name
+    type_text(child, "Name of the Secret holding the upstream's CA (key ca.crt) for api.sift.com", "sift-ca")
+    pick(child, "Where does the CA in Secret sift-ca come from?", 1)  # I manage it elsewhere: an explicit choice
+    see(child, "2/3")
+    pick(child, "be fixed?")  # credential-name again: no second question for the same host
+    see(child, "using Secret sift-ca (Secret managed elsewhere), as answered for api.sift.com")
+    see(child, "3/3")
+    pick(child, "be fixed?")
+    type_text(child, "Name of the Secret holding the upstream's CA (key ca.crt) for api.stripe.com", "stripe-ca")
+    see(child, "Where does the CA in Secret stripe-ca come from?")
+    see(child, "(arrow keys, Enter)")
+    child.send(CTRL_C)
+    see(child, "interrupted; nothing written")
+    assert finish(child) == 130
+
+
+def test_existing_branch_gets_a_fresh_default():
+    from migrator.wizard import fresh_branch
+
+    class Git:
+        existing = {"mesh-migrator/mm101-skip-verify", "mesh-migrator/mm101-skip-verify-2"}
+
+        def branch_exists(self, name):
+            return name in self.existing
+
+    assert fresh_branch(Git(), "mesh-migrator/mm101-skip-verify") == "mesh-migrator/mm101-skip-verify-3"
+    assert fresh_branch(Git(), "mesh-migrator/other") == "mesh-migrator/other"
+
+
+def test_remedy_costs_wrap_at_80_columns_without_losing_words():
+    import io
+
+    from rich.console import Console
+
+    from migrator.wizard import Offer, Session, _show_offers
+
+    buf = io.StringIO()
+    s = Session(args=None, console=Console(file=buf, width=80, no_color=True), prompter=None, replay=None)
+    _show_offers(s, [Offer("disable-verify", None), Offer("ca-file", "caCertificates becomes the SDS name file-root:<path>, "
+                                                                   "which the SPIRE agent refuses before Istio 1.26")])
+    out = buf.getvalue()
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    words = " ".join(out.split())
+    assert "security cost: server certificates are no longer verified for EVERY DestinationRule" in words
+    assert "which the SPIRE agent refuses before Istio 1.26" in words

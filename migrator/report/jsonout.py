@@ -91,6 +91,7 @@ def report_dict(result: ScanResult) -> dict[str, Any]:
     by_sev = {s: sum(1 for f in active if f.severity == s) for s in ("error", "warning", "info")}
     return {
         "schema_version": SCHEMA_VERSION,
+        "root": str(result.root) if result.stdin_text is None else None,  # paths below are relative to it
         "tool": {"name": "mesh-migrator", "version": __version__},
         "summary": {"files_read": result.files_read, "files_parsed": result.files_parsed, "findings": len(active),
                     "suppressed": len(result.findings) - len(active), "by_severity": by_sev},

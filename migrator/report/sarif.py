@@ -25,11 +25,11 @@ from urllib.parse import quote
 
 from migrator import __version__
 from migrator.model import Finding, Problem
+from migrator.ruledocs import project_url  # informationUri comes from pyproject's [project.urls]
 from migrator.rules import RULE_MODULES, RuleMeta, catalog
 from migrator.scan import ScanResult
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFORMATION_URI = "https://mesh-migrator.dev"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "meshMigrator/v1"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -52,7 +52,7 @@ def sarif_log(result: ScanResult) -> dict[str, Any]:
             "name": "mesh-migrator",
             "version": __version__,
             "semanticVersion": __version__,
-            "informationUri": INFORMATION_URI,
+            "informationUri": project_url(),
             "rules": [rule_descriptor(m) for m in metas],
         }},
         "invocations": [invocation(result, index)],

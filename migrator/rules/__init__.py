@@ -41,7 +41,10 @@ class RuleMeta:
 
     @property
     def help_uri(self) -> str:
-        return self.sources[0] if self.sources else ""
+        """The rule's page in the repository (docs/rules/MMxxx.md); its sources are listed there."""
+        from migrator.ruledocs import page_url
+
+        return page_url(self.id)
 
 
 @dataclass(frozen=True)
