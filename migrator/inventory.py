@@ -102,6 +102,7 @@ class Link:
     kind: str
     cluster: str | None = None
     line: int = 0
+    pattern: str = ""  # "argo-git": the ApplicationSet git directories generator's path glob
 
 
 @dataclass(frozen=True)
@@ -465,7 +466,10 @@ class Collector:
             values_list = self._argo_values(doc, path, helm)
             kind = _chart_kind(chart, repo)
             if not chart and isinstance(src.get("path"), str):
-                self._link(src["path"], doc, path + ("path",), "argo", _argo_cluster(dest), from_root=True)
+                if doc.kind == "ApplicationSet":
+                    self._appset_links(doc, src["path"], dest, path + ("path",))
+                else:
+                    self._link(src["path"], doc, path + ("path",), "argo", _argo_cluster(dest), from_root=True)
             if kind == "istio" and chart in ISTIOD_CHARTS:
                 revs = [v.get("revision") for v in values_list if v.get("revision")]
                 self._install(doc, path + ("chart",), f"Argo CD Application {doc.name} ({chart})", revs[0] if revs else None, _argo_cluster(dest) or "")
@@ -501,6 +505,29 @@ class Collector:
         elif isinstance(helm.get("values"), dict):
             out.append(_Values(doc, path + ("helm", "values"), helm["values"]))
         return out
+
+    def _appset_links(self, doc: Document, path_template: str, dest: dict, key_path: tuple) -> None:
+        """An ApplicationSet deploys its template once per generator item: list elements are expanded here,
+        git directory globs in topology.py (they need the repository's folders)."""
+        generators = (doc.data.get("spec") or {}).get("generators") if isinstance(doc.data.get("spec"), dict) else None
+        dest_template = str(dest.get("name") or dest.get("server") or "")
+        for gen in generators if isinstance(generators, list) else []:
+            if not isinstance(gen, dict):
+                continue
+            elements = (gen.get("list") or {}).get("elements") if isinstance(gen.get("list"), dict) else None
+            for element in elements if isinstance(elements, list) else []:
+                if isinstance(element, dict):
+                    params = {str(k): str(v) for k, v in element.items() if isinstance(v, (str, int, float))}
+                    target = _fill(path_template, params)
+                    cluster = _fill(dest_template, params)
+                    if "{{" not in target:
+                        self._link(target, doc, key_path, "argo", _argo_cluster({"name": cluster}) if cluster and "{{" not in cluster else None,
+                                   from_root=True)
+            git = gen.get("git") if isinstance(gen.get("git"), dict) else None
+            for d in (git or {}).get("directories") or []:
+                if isinstance(d, dict) and isinstance(d.get("path"), str) and not d.get("exclude"):
+                    self.inv.links.append(Link(self.path, path_template, "argo-git", dest_template or None, doc.line_of(key_path),
+                                               d["path"].strip("/")))
 
     def _spire_chart_pin(self, rev: Any, doc: Document, key_path: tuple, source: str) -> None:
         """A spire chart version pins SPIRE through the chart → app version map (domain-report §4.2)."""
@@ -747,6 +774,11 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + 1 + doc.line_offset
             _index_lines(doc, v, path + (i,), out, depth + 1)
+
+
+def _fill(template: str, params: dict[str, str]) -> str:
+    """ApplicationSet `{{key}}` / `{{ .key }}` parameters filled from one generator item."""
+    return re.sub(r"\{\{\s*\.?([\w.\[\]-]+)\s*\}\}", lambda m: params.get(m.group(1), m.group(0)), template)
 
 
 def _argo_cluster(dest: dict) -> str | None:

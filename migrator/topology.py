@@ -178,7 +178,7 @@ def _wire(inv: Inventory, paths: list[str], attribution: dict, how: dict) -> set
     for link in inv.links:
         by_src.setdefault(link.src, []).append(link)
     reached_all: set[str] = set()
-    for link in inv.links:
+    for link in _expand_git_generators(inv.links, paths):
         if link.kind not in ("flux", "argo") or is_sample(link.src):
             continue  # a sample Application demonstrates wiring; it deploys nothing of this repo
         cluster = link.cluster if link.cluster is not None else env_of(link.src)
@@ -198,6 +198,49 @@ def _wire(inv: Inventory, paths: list[str], attribution: dict, how: dict) -> set
                 attribution.setdefault(p, set()).add(env)
                 how.setdefault(p, f"referenced by {src}:{link.line} (kustomize)")
     return reached_all
+
+
+def _expand_git_generators(links: list[Link], paths: list[str]) -> list[Link]:
+    """ApplicationSet git directory generators: one Argo CD link per folder the glob matches.
+
+    The template's `{{path}}`, `{{path.basename}}` (and `{{ .path.path }}` in Go templates) are filled
+    per folder, so `clusters/*` with destination `{{path.basename}}` deploys each folder to its cluster.
+    """
+    from migrator.inventory import _argo_cluster, _fill
+
+    out = [link for link in links if link.kind != "argo-git"]
+    if len(out) == len(links):
+        return out
+    folders: set[str] = set()
+    for p in paths:
+        d = posixpath.dirname(p)
+        while d and d not in folders:
+            folders.add(d)
+            d = posixpath.dirname(d)
+    for link in links:
+        if link.kind != "argo-git":
+            continue
+        for folder in (f for f in sorted(folders) if _glob_dir(f, link.pattern)):
+            params = {"path": folder, "path.path": folder, "path.basename": posixpath.basename(folder),
+                      "path.basenameNormalized": posixpath.basename(folder).replace("_", "-").lower()}
+            target = _fill(link.target, params).strip("/")
+            cluster = _fill(link.cluster or "", params)
+            if "{{" in target:
+                continue
+            name = _argo_cluster({"name": cluster}) if cluster and "{{" not in cluster else None
+            out.append(Link(link.src, posixpath.normpath(target) if target else "", "argo", name, link.line))
+    return out
+
+
+def _glob_dir(folder: str, pattern: str) -> bool:
+    """Argo CD's directory globs: `*` stays within one folder name, `**` spans any depth."""
+    f, p = folder.split("/"), pattern.split("/")
+    if "**" in p:
+        i = p.index("**")
+        head, tail = p[:i], p[i + 1:]
+        return (len(f) >= len(head) + len(tail) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f, head))
+                and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f[len(f) - len(tail):], tail)))
+    return len(f) == len(p) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(f, p))
 
 
 def _reach(target: str, paths: list[str], by_src: dict[str, list[Link]], seen: set[str] | None = None) -> set[str]:

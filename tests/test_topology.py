@@ -116,3 +116,44 @@ def test_spire_agents_pair_with_the_server_beside_them(tmp_path, scan_json):
     _spire(tmp_path, "k8s/upgrade", "1.11.2", "1.9.6")
     _, report, _ = scan_json(str(tmp_path))
     assert [(f["rule"], f["path"]) for f in report["findings"]] == [("MM140", "k8s/upgrade/agent.yaml")]
+
+
+def _appset(generators: str, path: str, dest: str) -> str:
+    return ("apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata:\n  name: fleet\n  namespace: argocd\nspec:\n"
+            f"  generators:\n{generators}  template:\n    metadata:\n      name: 'mesh-{{{{path.basename}}}}'\n    spec:\n"
+            "      project: default\n      source:\n        repoURL: https://git.example.com/platform/fleet.git\n"
+            f"        targetRevision: main\n        path: '{path}'\n      destination:\n        name: '{dest}'\n"
+            "        namespace: istio-system\n")
+
+
+def _region(tmp, folder, version):
+    d = tmp / folder
+    (d / "apps").mkdir(parents=True)
+    (d / "istiod-values.yaml").write_text(f"global:\n  hub: docker.io/istio\n  tag: {version}\npilot:\n  autoscaleMin: 2\n")
+    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
+    (d / "apps/deployment.yaml").write_text((src / "deployment.yaml").read_text())
+    (d / "apps/destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+
+
+def test_applicationset_git_directories_name_each_cluster(tmp_path, scan_json):
+    _region(tmp_path, "regions/eu-west", "1.22.3")
+    _region(tmp_path, "regions/us-east", "1.26.2")
+    (tmp_path / "argocd").mkdir()
+    (tmp_path / "argocd/fleet.yaml").write_text(_appset(
+        "    - git:\n        repoURL: https://git.example.com/platform/fleet.git\n        revision: main\n"
+        "        directories:\n          - path: regions/*\n", "{{path}}", "{{path.basename}}"))
+    _, report, _ = scan_json(str(tmp_path))
+    assert [(f["rule"], f["path"], f["env"], f["confidence"]) for f in report["findings"]] == [
+        ("MM101", "regions/eu-west/apps/destinationrule.yaml", "eu-west", "high")]
+    assert {e["name"]: e["istio_version"] for e in report["inventory"]["environments"]} == {"eu-west": "1.22.3", "us-east": "1.26.2"}
+
+
+def test_applicationset_list_elements_name_each_cluster(tmp_path, scan_json):
+    _region(tmp_path, "deploy/a", "1.23.4")
+    _region(tmp_path, "deploy/b", "1.26.2")
+    (tmp_path / "argocd").mkdir()
+    (tmp_path / "argocd/fleet.yaml").write_text(_appset(
+        "    - list:\n        elements:\n          - cluster: prod-eu\n            dir: deploy/a\n"
+        "          - cluster: prod-us\n            dir: deploy/b\n", "{{dir}}", "{{cluster}}"))
+    _, report, _ = scan_json(str(tmp_path))
+    assert [(f["rule"], f["env"]) for f in report["findings"]] == [("MM101", "prod-eu")]
