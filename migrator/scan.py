@@ -16,7 +16,6 @@ from typing import Callable
 
 from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import decode, load_text
-from migrator.helmtemplate import mark_findings, scan_template, set_rendering
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
 from migrator.topology import Topology, build as build_topology
@@ -40,6 +39,26 @@ def may_matter(raw: bytes, path: str = "") -> bool:
     return (any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
             or path.rsplit("/", 1)[-1] in _WIRING_NAMES)
 STDIN = "-"
+#: `--render` of the current scan, for migrator.helmtemplate once the first chart template is met
+_RENDER = [False]
+
+
+def _templates():
+    """migrator.helmtemplate, imported on the first `templates/` file with `{{`: most repos have none,
+    and its import is a fifth of a small scan's start-up.  Fork workers inherit `_RENDER`."""
+    mod = sys.modules.get("migrator.helmtemplate")
+    if mod is None:
+        from migrator import helmtemplate as mod
+
+        mod.set_rendering(_RENDER[0])
+    return mod
+
+
+def _set_rendering(use_helm: bool) -> None:
+    """Once per scan: the flag for a later import, and fresh caches when the module is already loaded."""
+    _RENDER[0] = bool(use_helm)
+    if "migrator.helmtemplate" in sys.modules:
+        sys.modules["migrator.helmtemplate"].set_rendering(use_helm)
 
 
 @dataclass
@@ -83,7 +102,7 @@ class ScanResult:
 def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = None) -> FileOutcome:
     """Decode, prefilter, parse and collect one file; never raises for bad input."""
     if b"{{" in raw and "/templates/" in f"/{path}":  # a Helm chart template: rendered line for line
-        return FileOutcome(path, *scan_template(path, raw, abspath, max_bytes))
+        return FileOutcome(path, *_templates().scan_template(path, raw, abspath, max_bytes))
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
@@ -138,7 +157,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     stdin_text = None
     all_paths: list[str] = []
     held: dict[str, tuple[Candidate, str]] = {}
-    set_rendering(options.render)
+    _set_rendering(options.render)
     if paths == [STDIN]:
         raw = sys.stdin.buffer.read()
         stdin_text = raw.decode("utf-8", errors="replace")
@@ -171,7 +190,8 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     views = build_views(inventory, options, topo)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
     findings = rules_mod.run(views, selected, options.severity_overrides, problems=problems)
-    mark_findings(findings, inventory)
+    if "migrator.helmtemplate" in sys.modules:  # else no resource came from a chart template
+        sys.modules["migrator.helmtemplate"].mark_findings(findings, inventory)
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)
