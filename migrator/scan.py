@@ -38,6 +38,35 @@ def may_matter(raw: bytes, path: str = "") -> bool:
     """`PREFILTER.search(raw)`, faster: can this file hold anything the inventory reads?"""
     return (any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
             or path.rsplit("/", 1)[-1] in _WIRING_NAMES)
+
+#: kinds the inventory never reads (Collector.add): a file whose only document is one of them cannot
+#: contribute anything, so it is not parsed, exactly like a file the byte prefilter drops.  In dense
+#: repos these are half the files (Services labelled `istio.io/…`) and the biggest ones (dashboard
+#: ConfigMaps); a ConfigMap holding a SPIRE `agent.conf` is read.
+IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"EndpointSlice", b"ServiceMonitor", b"PodMonitor",
+                           b"PrometheusRule", b"PersistentVolumeClaim", b"Ingress", b"NetworkPolicy", b"PodDisruptionBudget",
+                           b"HorizontalPodAutoscaler"))
+_TOP_KIND = re.compile(rb"^kind:[ \t]*([A-Za-z]+)[ \t]*(?:#.*)?\r?$", re.M)
+_DOC_MARKER = re.compile(rb"^(?:---|\.\.\.)", re.M)
+
+
+def ignored_kind_only(raw: bytes) -> bool:
+    """Is this file one document whose top-level `kind` is one nothing reads (IGNORED_KINDS)?
+
+    Byte-level and conservative: exactly one column-0 `kind:` line, no document marker after the
+    first line, no `agent.conf` (SPIRE agent ConfigMaps are read), no suppression comment, and no
+    anchor with aliases (an alias bomb is reported whatever its kind).
+    Anything else is parsed as before.  What the inventory gets is the same either way
+    (tests/test_parse_paths.py compares both paths on every fixture and the Istio release tree).
+    """
+    kinds = _TOP_KIND.findall(raw)
+    if len(kinds) != 1 or kinds[0] not in IGNORED_KINDS or b"agent.conf" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
+        return False
+    return all(m.start() == 0 for m in _DOC_MARKER.finditer(raw))
+
+
+#: tests/test_parse_paths.py turns this off to compare the gated path with a full parse
+KIND_GATE = True
 STDIN = "-"
 #: `--render` of the current scan, for migrator.helmtemplate once the first chart template is met
 _RENDER = [False]
@@ -107,6 +136,8 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = N
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
     if not may_matter(raw, path) and not _alias_heavy(raw):
+        return FileOutcome(path, Inventory(), [], False)
+    if KIND_GATE and ignored_kind_only(raw):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
     documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
