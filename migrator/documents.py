@@ -165,6 +165,11 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
     always strings.
     """
 
+    #: libyaml's composer calls these two around every node (hundreds of thousands of Python calls per
+    #: scan); with no path resolvers they do nothing, so C callables that ignore their arguments stand in
+    descend_resolver = slice  # slice(parent, index): built and dropped, no Python frame
+    ascend_resolver = tuple  # tuple(): the empty tuple
+
     def resolve(self, kind, value, implicit):
         if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
             if not implicit[0]:
@@ -181,6 +186,7 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
 
 
 _Loader.add_constructor(None, _construct_tagged)
+assert not _Loader.yaml_path_resolvers, "descend/ascend_resolver are no-ops only without path resolvers"
 
 
 def tagged_loader() -> type:
