@@ -169,7 +169,7 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
 
         ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
         with ctx.Pool(jobs) as pool:
-            for outcome in pool.imap(process_candidate, work, chunksize=16):
+            for outcome in pool.imap(process_candidate, work, chunksize=_chunksize(len(work), jobs)):
                 if progress:
                     progress(1)
                 yield outcome
@@ -179,6 +179,13 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
         if progress:
             progress(1)
         yield outcome
+
+
+def _chunksize(files: int, jobs: int) -> int:
+    """Files per task sent to a worker: about eight tasks per worker (fewer round trips through the
+    pool's pipes), never below 16 so small repos still spread, never above 256 so one slow chunk
+    cannot leave the other worker idle for long."""
+    return max(16, min(256, files // (jobs * 8)))
 
 
 def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> ScanResult:
