@@ -47,23 +47,31 @@ def may_matter(raw: bytes, path: str = "") -> bool:
 IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"EndpointSlice", b"ServiceMonitor", b"PodMonitor",
                            b"PrometheusRule", b"PersistentVolumeClaim", b"Ingress", b"NetworkPolicy", b"PodDisruptionBudget",
                            b"HorizontalPodAutoscaler"))
-_TOP_KIND = re.compile(rb"^kind:[ \t]*([A-Za-z]+)[ \t]*(?:#.*)?\r?$", re.M)
-_DOC_MARKER = re.compile(rb"^(?:---|\.\.\.)", re.M)
+_KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 
 
 def ignored_kind_only(raw: bytes) -> bool:
     """Is this file one document whose top-level `kind` is one nothing reads (IGNORED_KINDS)?
 
-    Byte-level and conservative: exactly one column-0 `kind:` line, no document marker after the
-    first line, no `agent.conf` (SPIRE agent ConfigMaps are read), no suppression comment, and no
-    anchor with aliases (an alias bomb is reported whatever its kind).
-    Anything else is parsed as before.  What the inventory gets is the same either way
+    Byte-level and conservative: exactly one column-0 `kind:` line, no document marker (`---`,
+    `...`) after the first line, no `agent.conf` (SPIRE agent ConfigMaps are read), no suppression
+    comment, and no anchor with aliases (an alias bomb is reported whatever its kind).  Anything
+    else is parsed as before.  What the inventory gets is the same either way
     (tests/test_parse_paths.py compares both paths on every fixture and the Istio release tree).
+    Only substring searches run over the whole file (multi-MB dashboards: a regex there cost more
+    than the parse it saves).
     """
-    kinds = _TOP_KIND.findall(raw)
-    if len(kinds) != 1 or kinds[0] not in IGNORED_KINDS or b"agent.conf" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
+    at = 0 if raw.startswith(b"kind:") else raw.find(b"\nkind:") + 1
+    if at == 0 and not raw.startswith(b"kind:"):
         return False
-    return all(m.start() == 0 for m in _DOC_MARKER.finditer(raw))
+    if raw.find(b"\nkind:", at) != -1:  # a second column-0 kind: several documents, or a List
+        return False
+    m = _KIND_LINE.match(raw, at)
+    if m is None or m.group(1) not in IGNORED_KINDS:
+        return False
+    if b"agent.conf" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
+        return False
+    return b"\n---" not in raw and b"\n..." not in raw
 
 
 #: tests/test_parse_paths.py turns this off to compare the gated path with a full parse
@@ -133,17 +141,29 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = N
     """Decode, prefilter, parse and collect one file; never raises for bad input."""
     if b"{{" in raw and "/templates/" in f"/{path}":  # a Helm chart template: rendered line for line
         return FileOutcome(path, *_templates().scan_template(path, raw, abspath, max_bytes))
+    if _plain_ascii(raw, max_bytes) and _skippable(raw, path):  # decode would accept it: no need to build the text
+        return FileOutcome(path, Inventory(), [], False)
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
-    if not may_matter(raw, path) and not _alias_heavy(raw):
-        return FileOutcome(path, Inventory(), [], False)
-    if KIND_GATE and ignored_kind_only(raw):
+    if _skippable(raw, path):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
     documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
     inventory, internal = collect_isolated(path, text, documents, collect)
     return FileOutcome(path, inventory, loaded.problems + shape_problems + internal, True, len(loaded.documents))
+
+
+def _skippable(raw: bytes, path: str) -> bool:
+    """Nothing in this file can reach the inventory: the byte prefilter, then the kind gate."""
+    if not may_matter(raw, path) and not _alias_heavy(raw):
+        return True
+    return KIND_GATE and ignored_kind_only(raw)
+
+
+def _plain_ascii(raw: bytes, max_bytes: int) -> bool:
+    """ASCII text within the size limit: documents.decode would return it without a problem."""
+    return len(raw) <= max_bytes and raw.isascii() and b"\x00" not in raw
 
 
 def _alias_heavy(raw: bytes) -> bool:
