@@ -53,7 +53,7 @@ _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 def ignored_kind_only(raw: bytes) -> bool:
     """Is this file one document whose top-level `kind` is one nothing reads (IGNORED_KINDS)?
 
-    Byte-level and conservative: exactly one column-0 `kind:` line, no document marker (`---`,
+    Byte-level and conservative (the caller also checks the syntax, _well_formed): exactly one column-0 `kind:` line, no document marker (`---`,
     `...`) after the first line, no `agent.conf` (SPIRE agent ConfigMaps are read), no suppression
     comment, and no anchor with aliases (an alias bomb is reported whatever its kind).  Anything
     else is parsed as before.  What the inventory gets is the same either way
@@ -158,7 +158,22 @@ def _skippable(raw: bytes, path: str) -> bool:
     """Nothing in this file can reach the inventory: the byte prefilter, then the kind gate."""
     if not may_matter(raw, path) and not _alias_heavy(raw):
         return True
-    return KIND_GATE and ignored_kind_only(raw)
+    return KIND_GATE and ignored_kind_only(raw) and _well_formed(raw)
+
+
+def _well_formed(raw: bytes) -> bool:
+    """Does libyaml parse these bytes without a syntax error?  Events are checked in C and never become
+    Python objects (~0.15x a CSafeLoader load), so a broken file of an ignored kind is still read the
+    full way and reported (MM001), as the CLI contract says."""
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # pragma: no cover - PyYAML without libyaml: no gate
+        return False
+    try:
+        CParser(raw).raw_parse()
+    except Exception:  # noqa: BLE001 - any complaint at all: let the full read report it
+        return False
+    return True
 
 
 def _plain_ascii(raw: bytes, max_bytes: int) -> bool:

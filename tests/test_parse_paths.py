@@ -84,6 +84,13 @@ def test_whole_scan_is_identical_with_and_without_the_gate(release_tree, monkeyp
     assert out[True][0], "the release tree has findings (MM101 on sample DestinationRules)"
 
 
+def test_a_broken_file_of_an_ignored_kind_is_still_reported():
+    raw = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio-mesh\n data: {}\n"
+    assert scan_mod.ignored_kind_only(raw)
+    out = scan_mod.process_text("broken.yaml", raw, MAX)
+    assert [(p.line, p.message.split(":")[0]) for p in out.problems] == [(5, "YAML syntax error")]
+
+
 def test_the_gate_is_conservative():
     gate = scan_mod.ignored_kind_only
     assert gate(b"apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n")
