@@ -200,14 +200,7 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
     work = [(c, options.max_file_bytes) for c in candidates]
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     if jobs > 1 and len(work) >= 64:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-        with ctx.Pool(jobs) as pool:
-            for outcome in pool.imap(process_candidate, work, chunksize=_chunksize(len(work), jobs)):
-                if progress:
-                    progress(1)
-                yield outcome
+        yield from _parallel(work, jobs, progress)
         return
     for item in work:
         outcome = process_candidate(item)
@@ -216,11 +209,52 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
         yield outcome
 
 
+def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
+    """The outcomes of `work` from a pool of forked workers, in `work`'s order (findings never depend on --jobs).
+
+    Largest files first, in small chunks, results taken as they come: a repository's big files sit
+    together (one directory of dashboards), and in order they all landed in the last chunk, one
+    worker busy and the other idle.  A file that contributed nothing comes back as its `parsed` flag
+    alone, not as a pickled empty outcome.
+    """
+    import multiprocessing
+
+    sizes = []
+    for cand, _ in work:
+        try:
+            sizes.append(os.stat(cand.abspath).st_size)
+        except OSError:
+            sizes.append(0)
+    order = sorted(range(len(work)), key=lambda i: -sizes[i])
+    results: list = [None] * len(work)
+    ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
+    with ctx.Pool(jobs) as pool:
+        tasks = [(i, work[i]) for i in order]
+        for i, outcome in pool.imap_unordered(_process_indexed, tasks, chunksize=_chunksize(len(work), jobs)):
+            results[i] = outcome
+            if progress:
+                progress(1)
+    for (cand, _), outcome in zip(work, results):
+        yield outcome if isinstance(outcome, FileOutcome) else FileOutcome(cand.relpath, _EMPTY, [], outcome)
+
+
+#: the inventory of a file that contributed nothing (merge only reads it)
+_EMPTY = Inventory()
+
+
+def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "FileOutcome | bool"]:
+    """Worker side of _parallel: (index, outcome), or (index, parsed flag) when the file gave nothing."""
+    index, item = task
+    outcome = process_candidate(item)
+    if not outcome.problems and outcome.inventory == _EMPTY:
+        return index, outcome.parsed
+    return index, outcome
+
+
 def _chunksize(files: int, jobs: int) -> int:
-    """Files per task sent to a worker: about eight tasks per worker (fewer round trips through the
-    pool's pipes), never below 16 so small repos still spread, never above 256 so one slow chunk
-    cannot leave the other worker idle for long."""
-    return max(16, min(256, files // (jobs * 8)))
+    """Files per task sent to a worker: about 32 tasks per worker (fewer round trips through the
+    pool's pipes than one file a task, yet fine-grained enough that the workers finish together)."""
+    return max(4, min(128, files // (jobs * 32)))
 
 
 def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> ScanResult:
