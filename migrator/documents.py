@@ -27,6 +27,10 @@ try:  # libyaml is a hard requirement for speed; the pure loader is 10x slower b
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
+#: one string object per distinct mapping key ("apiVersion", "trafficPolicy" …) across every document a
+#: process keeps, instead of one per occurrence: the inventory holds thousands of resources (bounded)
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 4096
 #: implicit tags of short plain scalars, shared by every file a process reads (bounded)
 _RESOLVED: dict[tuple, str] = {}
 _RESOLVED_MAX = 4096
@@ -523,6 +527,11 @@ def _build(loader, root: yaml.Node) -> tuple[Any, bool, list[tuple[int, str]]]:
                 if k.tag == _STR_TAG:
                     total += 1
                     kk = k.value
+                    shared = _KEYS.get(kk)
+                    if shared is not None:
+                        kk = shared
+                    elif len(_KEYS) < _KEYS_MAX and len(kk) <= 64:
+                        _KEYS[kk] = kk
                 else:
                     typed_keys = True
                     kk = conv(k)
