@@ -575,6 +575,19 @@ def choose_upgrade(s: Session, result):
 # ------------------------------------------------------------------------------------------- preview
 
 
+def __getattr__(name: str):
+    """`wizard.Console` and `wizard.Text` stay importable, though rich is loaded only when first asked for."""
+    if name == "Console":
+        from rich.console import Console
+
+        return Console
+    if name == "Text":
+        from rich.text import Text
+
+        return Text
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def escape(markup: str) -> str:
     """rich.markup.escape, imported on first use: `mesh-migrator scan` never pays for rich's import."""
     from rich.markup import escape as rich_escape
