@@ -176,8 +176,8 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
 
     def resolve(self, kind, value, implicit):
         if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
-            if not implicit[0]:
-                return self.DEFAULT_SCALAR_TAG
+            if not implicit[0] or (value and value[0] not in _IMPLICIT_FIRST):
+                return self.DEFAULT_SCALAR_TAG  # quoted/block, or no implicit resolver starts with that character
             if len(value) <= 32:
                 key = (value, implicit[1])
                 tag = _RESOLVED.get(key)
@@ -191,6 +191,10 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
 
 _Loader.add_constructor(None, _construct_tagged)
 assert not _Loader.yaml_path_resolvers, "descend/ascend_resolver are no-ops only without path resolvers"
+#: first characters some implicit resolver (bool, int, float, null, timestamp, merge, value) can match;
+#: BaseResolver.resolve returns the str tag for any other plain scalar (names, hosts, paths …)
+_IMPLICIT_FIRST = frozenset(k for k in _Loader.yaml_implicit_resolvers if k)
+assert None not in _Loader.yaml_implicit_resolvers, "a wildcard implicit resolver would see every scalar"
 
 
 def tagged_loader() -> type:

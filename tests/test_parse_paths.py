@@ -103,3 +103,24 @@ def test_the_gate_is_conservative():
     assert not gate(b"kind: List\nitems:\n- kind: Service\n")
     assert not gate(b"image: istio/proxyv2\n")  # no kind: a values file
     assert not gate(b"kind: ConfigMap\na: &a [x, x]\nb: [*a, *a]\n")  # aliases: an alias bomb is reported whatever its kind
+
+
+def test_the_fast_resolver_gives_pyyaml_tags_for_every_fixture_scalar():
+    """documents._Loader.resolve (memo + first-character shortcut) agrees with PyYAML's own Resolver."""
+    import yaml
+
+    from migrator import documents
+
+    reference, fast = yaml.resolver.Resolver(), documents._Loader("")
+    seen = {(v, (True, False)) for v in ("", "~", "null", "Null", "yes", "No", "on", "OFF", "y", "n", "0x1F", "0o17", "017",
+                                          "1_000", "-.inf", ".NaN", "+1", "2024-01-01", "2001-12-14t21:59:43.10-05:00",
+                                          "<<", "=", "true", "False", "1e3", "190:20:30", ".5", "a", "Y", "N", "svc-1")}
+    for path in _yaml_files(FIXTURES):
+        try:
+            events = list(yaml.parse(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            continue
+        seen.update((e.value, e.implicit) for e in events if isinstance(e, yaml.ScalarEvent))
+    assert len(seen) > 500
+    for value, implicit in seen:
+        assert fast.resolve(yaml.ScalarNode, value, implicit) == reference.resolve(yaml.ScalarNode, value, implicit), value
