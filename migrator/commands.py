@@ -6,11 +6,16 @@ import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
 from migrator.app import emit, exit_code, print_problems, run_scan
 from migrator.errors import CliError
 
+
+
+def _console():
+    """A rich console, imported on first use: JSON/SARIF output and piped runs never pay for rich."""
+    from rich.console import Console
+
+    return Console(highlight=False)
 
 def register(sub) -> None:
     """The read-only commands: scan, sds, rules, explain."""
@@ -85,7 +90,8 @@ def _render_text(result, args) -> str | None:
     from migrator.report import text as text_report
 
     if not args.output and sys.stdout.isatty():
-        text_report.render(result, Console(highlight=False), show_suppressed=args.show_suppressed, verbose=args.verbose)
+
+        text_report.render(result, _console(), show_suppressed=args.show_suppressed, verbose=args.verbose)
         return None
     return text_report.render_plain(result, show_suppressed=args.show_suppressed, verbose=args.verbose)
 
@@ -165,7 +171,7 @@ def _sds_text(tables) -> None:
     if not sys.stdout.isatty():
         _sds_plain(tables)
         return
-    console = Console(highlight=False)
+    console = _console()
     if not tables:
         console.print("no SPIRE-backed proxies found (use --all to list every proxy)")
     for view, proxy, rows in tables:
@@ -195,7 +201,7 @@ def cmd_inventory(args) -> int:
         return 0
     from rich.markup import escape
 
-    console = Console(highlight=False)
+    console = _console()
     for line in summary_lines(result, verbose=True):
         console.print(escape(line), soft_wrap=True)
     topo = result.topology

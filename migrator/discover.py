@@ -57,6 +57,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     seen: set[str] = set()
     seen_real: set[str] = set()
     excluded = ExcludeMatcher(excludes)
+    real_dirs: dict[str, str] = {}
     for p in roots:
         files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else ([p.absolute()], []))
         problems.extend(probs)
@@ -80,7 +81,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
             if problem:
                 problems.append(problem)
                 continue
-            real = os.path.realpath(f)
+            real = _realpath(f, real_dirs)
             if real in seen_real:
                 continue  # the same file reached through a symlink: read once
             seen_real.add(real)
@@ -91,6 +92,20 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
             candidates.append(Candidate(Path(real) if real_rel != rel else f, real_rel))
     candidates.sort(key=lambda c: c.relpath)
     return root, candidates, problems
+
+
+def _realpath(f: Path, real_dirs: dict[str, str]) -> str:
+    """os.path.realpath(f), resolving each directory once (a repository has far fewer directories than files).
+
+    Exact: a file that is not itself a symlink resolves to its directory's real path plus its name.
+    """
+    if os.path.islink(f):
+        return os.path.realpath(f)
+    head, name = os.path.split(os.fspath(f))
+    real_dir = real_dirs.get(head)
+    if real_dir is None:
+        real_dir = real_dirs[head] = os.path.realpath(head)
+    return os.path.join(real_dir, name)
 
 
 def _common_root(roots: list[Path]) -> Path:

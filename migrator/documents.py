@@ -27,6 +27,10 @@ try:  # libyaml is a hard requirement for speed; the pure loader is 10x slower b
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _BaseLoader = yaml.SafeLoader
 
+#: one string object per distinct mapping key ("apiVersion", "trafficPolicy" …) across every document a
+#: process keeps, instead of one per occurrence: the inventory holds thousands of resources (bounded)
+_KEYS: dict[str, str] = {}
+_KEYS_MAX = 4096
 #: implicit tags of short plain scalars, shared by every file a process reads (bounded)
 _RESOLVED: dict[tuple, str] = {}
 _RESOLVED_MAX = 4096
@@ -165,10 +169,15 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
     always strings.
     """
 
+    #: libyaml's composer calls these two around every node (hundreds of thousands of Python calls per
+    #: scan); with no path resolvers they do nothing, so C callables that ignore their arguments stand in
+    descend_resolver = slice  # slice(parent, index): built and dropped, no Python frame
+    ascend_resolver = tuple  # tuple(): the empty tuple
+
     def resolve(self, kind, value, implicit):
         if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
-            if not implicit[0]:
-                return self.DEFAULT_SCALAR_TAG
+            if not implicit[0] or (value and value[0] not in _IMPLICIT_FIRST):
+                return self.DEFAULT_SCALAR_TAG  # quoted/block, or no implicit resolver starts with that character
             if len(value) <= 32:
                 key = (value, implicit[1])
                 tag = _RESOLVED.get(key)
@@ -181,6 +190,11 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
 
 
 _Loader.add_constructor(None, _construct_tagged)
+assert not _Loader.yaml_path_resolvers, "descend/ascend_resolver are no-ops only without path resolvers"
+#: first characters some implicit resolver (bool, int, float, null, timestamp, merge, value) can match;
+#: BaseResolver.resolve returns the str tag for any other plain scalar (names, hosts, paths …)
+_IMPLICIT_FIRST = frozenset(k for k in _Loader.yaml_implicit_resolvers if k)
+assert None not in _Loader.yaml_implicit_resolvers, "a wildcard implicit resolver would see every scalar"
 
 
 def tagged_loader() -> type:
@@ -517,6 +531,11 @@ def _build(loader, root: yaml.Node) -> tuple[Any, bool, list[tuple[int, str]]]:
                 if k.tag == _STR_TAG:
                     total += 1
                     kk = k.value
+                    shared = _KEYS.get(kk)
+                    if shared is not None:
+                        kk = shared
+                    elif len(_KEYS) < _KEYS_MAX and len(kk) <= 64:
+                        _KEYS[kk] = kk
                 else:
                     typed_keys = True
                     kk = conv(k)

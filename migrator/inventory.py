@@ -750,6 +750,19 @@ _INDEXED_SPEC_KEYS = {"trafficPolicy", "subsets", "servers", "portLevelSettings"
                       "hosts", "selector", "port"}
 
 
+#: one tuple per distinct key path (("spec", "trafficPolicy", "tls") …) shared by every resource's line index (bounded)
+_PATHS: dict[tuple, tuple] = {}
+
+
+def _shared_path(path: tuple) -> tuple:
+    shared = _PATHS.get(path)
+    if shared is not None:
+        return shared
+    if len(_PATHS) < 8192:
+        _PATHS[path] = path
+    return path
+
+
 def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -> None:
     """Record the line of the keys (and sequence items) rules point at: apiVersion, metadata, TLS settings."""
     import yaml
@@ -762,7 +775,7 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
             if not isinstance(k, yaml.ScalarNode):
                 continue
             key = k.value
-            out[path + (key,)] = k.start_mark.line + 1 + doc.line_offset
+            out[_shared_path(path + (key,))] = k.start_mark.line + 1 + doc.line_offset
             if depth == 0 and key not in ("spec", "metadata"):
                 continue
             if depth >= 1 and path[0] == "spec" and key not in _INDEXED_SPEC_KEYS and path[-1] != "tls" and not isinstance(path[-1], int):

@@ -7,6 +7,7 @@ in worker processes with --jobs.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -16,7 +17,6 @@ from typing import Callable
 
 from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import decode, load_text
-from migrator.helmtemplate import mark_findings, scan_template, set_rendering
 from migrator.inventory import Inventory, collect
 from migrator.mesh import MeshView, build_views
 from migrator.topology import Topology, build as build_topology
@@ -39,7 +39,64 @@ def may_matter(raw: bytes, path: str = "") -> bool:
     """`PREFILTER.search(raw)`, faster: can this file hold anything the inventory reads?"""
     return (any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
             or path.rsplit("/", 1)[-1] in _WIRING_NAMES)
+
+#: kinds the inventory never reads (Collector.add): a file whose only document is one of them cannot
+#: contribute anything, so it is not parsed, exactly like a file the byte prefilter drops.  In dense
+#: repos these are half the files (Services labelled `istio.io/…`) and the biggest ones (dashboard
+#: ConfigMaps); a ConfigMap holding a SPIRE `agent.conf` is read.
+IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"EndpointSlice", b"ServiceMonitor", b"PodMonitor",
+                           b"PrometheusRule", b"PersistentVolumeClaim", b"Ingress", b"NetworkPolicy", b"PodDisruptionBudget",
+                           b"HorizontalPodAutoscaler"))
+_KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
+
+
+def ignored_kind_only(raw: bytes) -> bool:
+    """Is this file one document whose top-level `kind` is one nothing reads (IGNORED_KINDS)?
+
+    Byte-level and conservative (the caller also checks the syntax, _well_formed): exactly one column-0 `kind:` line, no document marker (`---`,
+    `...`) after the first line, no `agent.conf` (SPIRE agent ConfigMaps are read), no suppression
+    comment, and no anchor with aliases (an alias bomb is reported whatever its kind).  Anything
+    else is parsed as before.  What the inventory gets is the same either way
+    (tests/test_parse_paths.py compares both paths on every fixture and the Istio release tree).
+    Only substring searches run over the whole file (multi-MB dashboards: a regex there cost more
+    than the parse it saves).
+    """
+    at = 0 if raw.startswith(b"kind:") else raw.find(b"\nkind:") + 1
+    if at == 0 and not raw.startswith(b"kind:"):
+        return False
+    if raw.find(b"\nkind:", at) != -1:  # a second column-0 kind: several documents, or a List
+        return False
+    m = _KIND_LINE.match(raw, at)
+    if m is None or m.group(1) not in IGNORED_KINDS:
+        return False
+    if b"agent.conf" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
+        return False
+    return b"\n---" not in raw and b"\n..." not in raw
+
+
+#: tests/test_parse_paths.py turns this off to compare the gated path with a full parse
+KIND_GATE = True
 STDIN = "-"
+#: `--render` of the current scan, for migrator.helmtemplate once the first chart template is met
+_RENDER = [False]
+
+
+def _templates():
+    """migrator.helmtemplate, imported on the first `templates/` file with `{{`: most repos have none,
+    and its import is a fifth of a small scan's start-up.  Fork workers inherit `_RENDER`."""
+    mod = sys.modules.get("migrator.helmtemplate")
+    if mod is None:
+        from migrator import helmtemplate as mod
+
+        mod.set_rendering(_RENDER[0])
+    return mod
+
+
+def _set_rendering(use_helm: bool) -> None:
+    """Once per scan: the flag for a later import, and fresh caches when the module is already loaded."""
+    _RENDER[0] = bool(use_helm)
+    if "migrator.helmtemplate" in sys.modules:
+        sys.modules["migrator.helmtemplate"].set_rendering(use_helm)
 
 
 @dataclass
@@ -83,16 +140,45 @@ class ScanResult:
 def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = None) -> FileOutcome:
     """Decode, prefilter, parse and collect one file; never raises for bad input."""
     if b"{{" in raw and "/templates/" in f"/{path}":  # a Helm chart template: rendered line for line
-        return FileOutcome(path, *scan_template(path, raw, abspath, max_bytes))
+        return FileOutcome(path, *_templates().scan_template(path, raw, abspath, max_bytes))
+    if _plain_ascii(raw, max_bytes) and _skippable(raw, path):  # decode would accept it: no need to build the text
+        return FileOutcome(path, Inventory(), [], False)
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
-    if not may_matter(raw, path) and not _alias_heavy(raw):
+    if _skippable(raw, path):
         return FileOutcome(path, Inventory(), [], False)
     loaded = load_text(path, text)
     documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
     inventory, internal = collect_isolated(path, text, documents, collect)
     return FileOutcome(path, inventory, loaded.problems + shape_problems + internal, True, len(loaded.documents))
+
+
+def _skippable(raw: bytes, path: str) -> bool:
+    """Nothing in this file can reach the inventory: the byte prefilter, then the kind gate."""
+    if not may_matter(raw, path) and not _alias_heavy(raw):
+        return True
+    return KIND_GATE and ignored_kind_only(raw) and _well_formed(raw)
+
+
+def _well_formed(raw: bytes) -> bool:
+    """Does libyaml parse these bytes without a syntax error?  Events are checked in C and never become
+    Python objects (~0.15x a CSafeLoader load), so a broken file of an ignored kind is still read the
+    full way and reported (MM001), as the CLI contract says."""
+    try:
+        from yaml._yaml import CParser
+    except ImportError:  # pragma: no cover - PyYAML without libyaml: no gate
+        return False
+    try:
+        CParser(raw).raw_parse()
+    except Exception:  # noqa: BLE001 - any complaint at all: let the full read report it
+        return False
+    return True
+
+
+def _plain_ascii(raw: bytes, max_bytes: int) -> bool:
+    """ASCII text within the size limit: documents.decode would return it without a problem."""
+    return len(raw) <= max_bytes and raw.isascii() and b"\x00" not in raw
 
 
 def _alias_heavy(raw: bytes) -> bool:
@@ -114,14 +200,7 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
     work = [(c, options.max_file_bytes) for c in candidates]
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     if jobs > 1 and len(work) >= 64:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-        with ctx.Pool(jobs) as pool:
-            for outcome in pool.imap(process_candidate, work, chunksize=16):
-                if progress:
-                    progress(1)
-                yield outcome
+        yield from _parallel(work, jobs, progress)
         return
     for item in work:
         outcome = process_candidate(item)
@@ -130,15 +209,78 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
         yield outcome
 
 
+def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
+    """The outcomes of `work` from a pool of forked workers, in `work`'s order (findings never depend on --jobs).
+
+    Largest files first, in small chunks, results taken as they come: a repository's big files sit
+    together (one directory of dashboards), and in order they all landed in the last chunk, one
+    worker busy and the other idle.  A file that contributed nothing comes back as its `parsed` flag
+    alone, not as a pickled empty outcome.
+    """
+    import multiprocessing
+
+    sizes = []
+    for cand, _ in work:
+        try:
+            sizes.append(os.stat(cand.abspath).st_size)
+        except OSError:
+            sizes.append(0)
+    order = sorted(range(len(work)), key=lambda i: -sizes[i])
+    results: list = [None] * len(work)
+    ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
+    with ctx.Pool(jobs) as pool:
+        tasks = [(i, work[i]) for i in order]
+        for i, outcome in pool.imap_unordered(_process_indexed, tasks, chunksize=_chunksize(len(work), jobs)):
+            results[i] = outcome
+            if progress:
+                progress(1)
+    for (cand, _), outcome in zip(work, results):
+        yield outcome if isinstance(outcome, FileOutcome) else FileOutcome(cand.relpath, _EMPTY, [], outcome)
+
+
+#: the inventory of a file that contributed nothing (merge only reads it)
+_EMPTY = Inventory()
+
+
+def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "FileOutcome | bool"]:
+    """Worker side of _parallel: (index, outcome), or (index, parsed flag) when the file gave nothing."""
+    index, item = task
+    outcome = process_candidate(item)
+    if not outcome.problems and outcome.inventory == _EMPTY:
+        return index, outcome.parsed
+    return index, outcome
+
+
+def _chunksize(files: int, jobs: int) -> int:
+    """Files per task sent to a worker: about 32 tasks per worker (fewer round trips through the
+    pool's pipes than one file a task, yet fine-grained enough that the workers finish together)."""
+    return max(4, min(128, files // (jobs * 32)))
+
+
 def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> ScanResult:
-    """Scan files/directories (or stdin as "-") and return findings with everything behind them."""
+    """Scan files/directories (or stdin as "-") and return findings with everything behind them.
+
+    The cyclic garbage collector is paused for the scan (forked workers inherit the pause): a scan
+    builds tree-shaped data that reference counting frees, while each full collection walks the whole
+    growing inventory — 15 % of a scan's CPU on the bench corpus (bench/RESULTS.md).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan(paths, options, progress_factory)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResult:
     inventory = Inventory()
     problems: list[Problem] = []
     files_read = files_parsed = 0
     stdin_text = None
     all_paths: list[str] = []
     held: dict[str, tuple[Candidate, str]] = {}
-    set_rendering(options.render)
+    _set_rendering(options.render)
     if paths == [STDIN]:
         raw = sys.stdin.buffer.read()
         stdin_text = raw.decode("utf-8", errors="replace")
@@ -171,7 +313,8 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     views = build_views(inventory, options, topo)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
     findings = rules_mod.run(views, selected, options.severity_overrides, problems=problems)
-    mark_findings(findings, inventory)
+    if "migrator.helmtemplate" in sys.modules:  # else no resource came from a chart template
+        sys.modules["migrator.helmtemplate"].mark_findings(findings, inventory)
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)

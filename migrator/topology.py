@@ -159,7 +159,9 @@ def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
     envs = sorted({e for es in attribution.values() for e in es}, key=lambda e: (e is not None, e or ""))
     if not envs:
         envs = [None]
-    final = {p: tuple(sorted(es, key=lambda e: (e is not None, e or ""))) for p, es in attribution.items()}
+    shared: dict[tuple, tuple] = {}  # one tuple per distinct set of environments, not one per file
+    final = {p: shared.setdefault(t, t) for p, t in
+             ((p, tuple(sorted(es, key=lambda e: (e is not None, e or "")))) for p, es in attribution.items())}
     planes = _control_planes(inv, final, envs, ambiguous)
     return Topology(envs, final, how, ambiguous, planes, wired)
 
@@ -313,6 +315,7 @@ def _nearest(paths: list[str], attribution: dict, how: dict) -> set[str]:
                 break
             d = posixpath.dirname(d)
     ambiguous: set[str] = set()
+    texts: dict[str, str] = {}
     if not below:
         return ambiguous
     for p in paths:
@@ -326,9 +329,10 @@ def _nearest(paths: list[str], attribution: dict, how: dict) -> set[str]:
                 where = d or "the repository root"
                 if len(found) > 1:
                     ambiguous.add(p)
-                    how[p] = f"ambiguous: nearest environments in {where}"
+                    text = f"ambiguous: nearest environments in {where}"
                 else:
-                    how[p] = f"nearest environment in {where}"
+                    text = f"nearest environment in {where}"
+                how[p] = texts.setdefault(text, text)  # one string per directory, not per file
                 break
             if not d:
                 break

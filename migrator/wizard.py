@@ -24,10 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.text import Text
-
 from migrator.remedies import STRATEGY_MODULES, Refused, build as build_remedy, options_for, strategy as strategy_module
 
 GOALS = ("fix", "upgrade", "quit")
@@ -579,7 +575,29 @@ def choose_upgrade(s: Session, result):
 # ------------------------------------------------------------------------------------------- preview
 
 
-def colour_diff(diff: str) -> Text:
+def __getattr__(name: str):
+    """`wizard.Console` and `wizard.Text` stay importable, though rich is loaded only when first asked for."""
+    if name == "Console":
+        from rich.console import Console
+
+        return Console
+    if name == "Text":
+        from rich.text import Text
+
+        return Text
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def escape(markup: str) -> str:
+    """rich.markup.escape, imported on first use: `mesh-migrator scan` never pays for rich's import."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(markup)
+
+
+def colour_diff(diff: str) -> "Text":
+    from rich.text import Text
+
     text = Text()
     for line in diff.splitlines(keepends=True):
         if line.startswith("#"):
@@ -783,6 +801,8 @@ def _run(args) -> int:
                 return 2
     if args.paths == ["-"]:
         raise CliError("the wizard edits files; it cannot read manifests from stdin (use `mesh-migrator scan -`)")
+    from rich.console import Console
+
     console = Console(highlight=False)
     s = Session(args, console, Prompter() if replay is None else None, replay)
     options = options_from_args(args)

@@ -51,13 +51,15 @@ __all__ = [
 ]
 
 _PACKAGE = "migrator.knowledge"
+#: the same values as yaml.safe_load, read by libyaml when PyYAML has it
+_SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VERSION_RE = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?\s*$")
 
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> dict[str, Any]:
     text = files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=_SAFE)  # libyaml: the pure-Python loader cost ~0.1 s of every run (bench/RESULTS.md)
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at the top level")
     return data

@@ -103,4 +103,20 @@ def report_dict(result: ScanResult) -> dict[str, Any]:
 
 
 def render(result: ScanResult) -> str:
-    return json.dumps(report_dict(result), indent=2, sort_keys=False) + "\n"
+    """The report as indented JSON, byte-identical to json.dumps(..., indent=2) + newline.
+
+    json.dumps with an indent runs the pure-Python encoder and joins one list holding every
+    fragment (about ten times the output's size in memory: the peak of a large scan); here the
+    fragments are joined in batches into one growing buffer instead.
+    """
+    import io
+
+    out, batch = io.StringIO(), []
+    for chunk in json.JSONEncoder(indent=2, sort_keys=False).iterencode(report_dict(result)):
+        batch.append(chunk)
+        if len(batch) >= 8192:
+            out.write("".join(batch))
+            batch.clear()
+    out.write("".join(batch))
+    out.write("\n")
+    return out.getvalue()
