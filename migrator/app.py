@@ -118,6 +118,7 @@ def options_from_args(args) -> ScanOptions:
     options.excludes = tuple(options.excludes) + tuple(args.exclude)
     options.includes = tuple(options.includes) + tuple(getattr(args, "include", None) or ())
     options.render = bool(getattr(args, "render", False))
+    options.all_proxies = bool(getattr(args, "all_proxies", False))
     if args.rule:
         options.rules_enabled = tuple(args.rule)
     options.rules_disabled = tuple(options.rules_disabled) + tuple(args.disable)

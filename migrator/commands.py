@@ -30,6 +30,8 @@ def register(sub) -> None:
     scan.add_argument("--fail-on", choices=["info", "warning", "error", "never"], default="warning",
                       help="lowest severity that makes the exit code 1 (default: warning)")
     scan.add_argument("--show-suppressed", action="store_true", help="list suppressed findings in text output")
+    scan.add_argument("--all-proxies", action="store_true",
+                      help="name every affected proxy in each finding (default: the first 10 and `proxy_count`)")
     scan.add_argument("--baseline", metavar="FILE", help="baseline file: findings recorded there do not fail the run")
     scan.add_argument("--update-baseline", action="store_true", help="write the current findings to --baseline and exit 0")
     scan.set_defaults(run=cmd_scan)

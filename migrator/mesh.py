@@ -38,6 +38,7 @@ class MeshView:
     assumptions: list[str] = field(default_factory=list)
     control_plane: "ControlPlane | None" = None
     topology: "Topology | None" = None
+    all_proxies: bool = False  # findings name every affected proxy (--all-proxies), not the first ten
 
     def has(self, path: str) -> bool:
         """Does this file belong to the view's environment?"""
@@ -206,7 +207,7 @@ def _view(inv: Inventory, cp: "ControlPlane", topo: "Topology", options: ScanOpt
     return MeshView(
         env=label, istio=istio, istio_assumed=assumed, spire=spire, target=options.target, pins=pins, flags=flags, proxies=proxies,
         resources=[r for r in inv.resources if topo.belongs(r.path, env)],
-        inventory=inv, assumptions=assumptions, control_plane=cp, topology=topo,
+        inventory=inv, assumptions=assumptions, control_plane=cp, topology=topo, all_proxies=options.all_proxies,
     )
 
 

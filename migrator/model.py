@@ -174,5 +174,6 @@ class ScanOptions:
     rules_disabled: tuple[str, ...] = ()
     severity_overrides: dict[str, str] = field(default_factory=dict)
     jobs: int = 1
+    all_proxies: bool = False  # --all-proxies: findings list every affected proxy, not the first ten
     includes: tuple[str, ...] = ()  # globs that bring vendored/sample/definition trees back into the scan
     render: bool = False  # --render: `helm template` for application charts where helm is on PATH

@@ -338,5 +338,6 @@ def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, BlockHits
                 if len(hits.low) < 3:
                     hits.low += [p.spire_reason for p in chunk if p.confidence == "low"][:3 - len(hits.low)]
             if failing:
-                hits.proxies = [p.resource for p in islice(heapq.merge(*failing, key=lambda p: p.resource), LISTED_PROXIES)]
+                limit = None if view.all_proxies else LISTED_PROXIES
+                hits.proxies = [p.resource for p in islice(heapq.merge(*failing, key=lambda p: p.resource), limit)]
                 yield block, hits

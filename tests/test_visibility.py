@@ -68,3 +68,10 @@ def test_findings_name_the_first_ten_proxies_and_count_all(tmp_path, scan_json):
     assert f["rule"] == "MM101" and f["proxy_count"] == 14
     assert f["proxies"] == sorted(f"Deployment/n{i % 3}/w{i:02d}" for i in range(14))[:10]
     assert "and 4 more" in f["message"]
+
+
+def test_all_proxies_lists_every_affected_proxy_on_request(tmp_path, scan_json):
+    test_findings_name_the_first_ten_proxies_and_count_all(tmp_path, scan_json)  # builds the 14-proxy repo
+    _, report, _ = scan_json(str(tmp_path), "--all-proxies")
+    [f] = report["findings"]
+    assert f["proxy_count"] == 14 and len(f["proxies"]) == 14 and "more" not in f["message"]
