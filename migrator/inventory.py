@@ -117,6 +117,15 @@ class Install:
 
 
 @dataclass(frozen=True)
+class SpireServerConfig:
+    """The trust domain a SPIRE server serves (its server.conf), so agents pair with their own server."""
+
+    path: str
+    line: int
+    trust_domain: str
+
+
+@dataclass(frozen=True)
 class Region:
     """Lines of a file covered by a suppression (inline comment or resource annotation)."""
 
@@ -143,12 +152,13 @@ class Inventory:
     suppressions: list[Region] = field(default_factory=list)
     istiod_configs: list[IstiodConfig] = field(default_factory=list)
     spire_agent_configs: list[SpireAgentConfig] = field(default_factory=list)
+    spire_server_configs: list[SpireServerConfig] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     installs: list[Install] = field(default_factory=list)
 
     def merge(self, other: "Inventory") -> None:
         for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions",
-                     "istiod_configs", "spire_agent_configs", "links", "installs"):
+                     "istiod_configs", "spire_agent_configs", "spire_server_configs", "links", "installs"):
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
 
@@ -233,6 +243,8 @@ class Collector:
             self._namespace(doc)
         if kind == "ConfigMap" and isinstance(data.get("data"), dict) and isinstance(data["data"].get("agent.conf"), str):
             self._spire_agent_conf(doc, data["data"]["agent.conf"])
+        if kind == "ConfigMap" and isinstance(data.get("data"), dict) and isinstance(data["data"].get("server.conf"), str):
+            self._spire_server_conf(doc, data["data"]["server.conf"])
         if kind in KEPT_KINDS or doc.api_version.split("/")[0].endswith("istio.io"):
             self._keep(doc)
 
@@ -725,6 +737,21 @@ class Collector:
         sds = tuple(sorted((k, v) for k, v in settings.items() if k.startswith("default_")))
         self.inv.spire_agent_configs.append(SpireAgentConfig(self.path, doc.line_of(("data", "agent.conf")), settings.get("socket_path", ""),
                                                              settings.get("trust_domain", ""), sds, self.env, settings.get("server_address", "")))
+
+    _HCL_TRUST_DOMAIN = re.compile(r'^\s*trust_domain\s*=\s*"([^"]*)"', re.M)
+
+    def _spire_server_conf(self, doc: Document, conf: str) -> None:
+        """server.conf: HCL (Istio's SPIRE quickstart, spire-tutorials) or JSON (the hardened chart)."""
+        import json
+
+        try:
+            server = json.loads(conf).get("server", {})
+            domain = str(server.get("trust_domain", "")) if isinstance(server, dict) else ""
+        except (ValueError, AttributeError):
+            m = self._HCL_TRUST_DOMAIN.search(conf)
+            domain = m.group(1) if m else ""
+        if domain:
+            self.inv.spire_server_configs.append(SpireServerConfig(self.path, doc.line_of(("data", "server.conf")), domain))
 
     def _link(self, target: str, doc: Document, key_path: tuple, kind: str, cluster: str | None, from_root: bool = False) -> None:
         """Record that this file makes `target` live; remote bases (URLs) are outside the repo."""

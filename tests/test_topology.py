@@ -157,3 +157,25 @@ def test_applicationset_list_elements_name_each_cluster(tmp_path, scan_json):
         "          - cluster: prod-us\n            dir: deploy/b\n", "{{dir}}", "{{cluster}}"))
     _, report, _ = scan_json(str(tmp_path))
     assert [(f["rule"], f["env"]) for f in report["findings"]] == [("MM101", "prod-eu")]
+
+
+def test_spire_agents_pair_by_trust_domain(tmp_path, scan_json):
+    """Two trust domains in one folder: the agent is checked against its own domain's server only."""
+    _spire(tmp_path, "spire", "1.11.2", "1.11.2")
+    d = tmp_path / "spire"
+    (d / "lab-server.yaml").write_text(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: spire-server-lab\n  namespace: lab\nspec:\n  template:\n"
+        "    spec:\n      containers:\n        - name: spire-server\n          image: ghcr.io/spiffe/spire-server:1.9.6\n")
+    _, report, _ = scan_json(str(tmp_path))
+    assert [f["rule"] for f in report["findings"]] == ["MM140"]  # without configs: every server in the folder, 1.11.2 > 1.9.6
+
+    def with_conf(name: str, key: str, domain: str) -> None:  # each workload file carries its own ConfigMap
+        section = key.split(".")[0]
+        (d / name).write_text((d / name).read_text() + f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {section}\n"
+                              f"data:\n  {key}: |\n    {section} {{\n      trust_domain = \"{domain}\"\n    }}\n")
+
+    with_conf("agent.yaml", "agent.conf", "prod.example.org")
+    with_conf("server.yaml", "server.conf", "prod.example.org")
+    with_conf("lab-server.yaml", "server.conf", "lab.example.org")
+    _, report, _ = scan_json(str(tmp_path))
+    assert report["findings"] == []

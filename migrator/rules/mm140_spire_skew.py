@@ -26,16 +26,42 @@ def external_server(address: str) -> bool:
     return True
 
 
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0] if "/" in path else ""
+
+
+def _beside(item, configs):
+    """The configs in the item's own file, else its folder, else the only one in the view."""
+    same_file = [c for c in configs if c.path == item.path]
+    same_dir = [c for c in configs if _folder(c.path) == _folder(item.path)]
+    return same_file or same_dir or (configs if len(configs) == 1 else [])
+
+
+def agent_config(agent, view):
+    """The agent.conf that configures this agent pin (server_address, trust_domain), if the repo has it."""
+    confs = [c for c in view.inventory.spire_agent_configs if view.has(c.path)]
+    return next(iter(_beside(agent, confs)), None)
+
+
 def agent_server(agent, view):
     """The agent's configured server address, from an agent.conf in the agent's own file or folder."""
-    folder = agent.path.rsplit("/", 1)[0] if "/" in agent.path else ""
-    confs = [c for c in view.inventory.spire_agent_configs if view.has(c.path)]
-    same_file = [c for c in confs if c.path == agent.path]
-    same_dir = [c for c in confs if (c.path.rsplit("/", 1)[0] if "/" in c.path else "") == folder]
-    for c in same_file or same_dir or (confs if len(confs) == 1 else []):
-        if c.server_address:
-            return c.server_address
-    return ""
+    conf = agent_config(agent, view)
+    return conf.server_address if conf else ""
+
+
+def same_trust_domain(agent, servers, view):
+    """Servers of the agent's trust domain, where both sides' configs say it (agent.conf, server.conf)."""
+    conf = agent_config(agent, view)
+    domain = conf.trust_domain if conf else ""
+    server_confs = [c for c in view.inventory.spire_server_configs if view.has(c.path)]
+    if not domain or not server_confs:
+        return servers
+    kept = []
+    for s in servers:
+        theirs = {c.trust_domain for c in _beside(s, server_confs)}
+        if not theirs or domain in theirs:
+            kept.append(s)
+    return kept
 
 
 def nearest_servers(agent, servers):
@@ -70,7 +96,13 @@ def check(view, meta):
         else:
             paired.append(a)
     for a in paired:
-        mine = nearest_servers(a, servers)
+        mine = same_trust_domain(a, nearest_servers(a, servers), view)
+        if not mine:
+            note = (f"SPIRE agent {a.version} ({a.path}:{a.line}) belongs to a trust domain no SPIRE server in this repo "
+                    f"serves: its version skew cannot be assessed")
+            if note not in view.assumptions:
+                view.assumptions.append(note)
+            continue
         oldest = min(mine, key=lambda p: Version(p.version))
         newest = max(mine, key=lambda p: Version(p.version))
         av = Version(a.version)
