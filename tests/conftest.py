@@ -11,6 +11,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 EXPECTATIONS = Path(__file__).resolve().parent / "expectations"
+RELEASE_ARCHIVE = FIXTURES / "real-trees" / "istio-1.22.0-samples-manifests.tar.xz"
+
+
+@pytest.fixture(scope="session")
+def release_tree(tmp_path_factory) -> Path:
+    """Istio's 1.22.0 samples/ + manifests/ (fixtures/real-trees), extracted once per test session."""
+    import tarfile
+
+    root = tmp_path_factory.mktemp("istio-1.22.0")
+    with tarfile.open(RELEASE_ARCHIVE) as tar:
+        tar.extractall(root, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(root)
+    return root
 
 
 @pytest.fixture

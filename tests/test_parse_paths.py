@@ -10,7 +10,6 @@ on every YAML file under fixtures/ and on Istio's 1.22.0 release tree, and compa
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,7 @@ from conftest import FIXTURES
 from migrator import scan as scan_mod
 from migrator.model import ScanOptions
 
-ARCHIVE = FIXTURES / "real-trees" / "istio-1.22.0-samples-manifests.tar.xz"
 MAX = 8 * 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def release_tree(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("istio-1.22.0-paths")
-    with tarfile.open(ARCHIVE) as tar:
-        tar.extractall(root, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(root)
-    return root
 
 
 def _yaml_files(root: Path) -> list[Path]:

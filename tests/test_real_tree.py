@@ -8,23 +8,7 @@ definitions hid every MM101.
 
 from __future__ import annotations
 
-import tarfile
-from pathlib import Path
-
-import pytest
-
-from conftest import FIXTURES
-
-ARCHIVE = FIXTURES / "real-trees" / "istio-1.22.0-samples-manifests.tar.xz"
 VERSION_GATED = {"MM101", "MM102", "MM103", "MM105", "MM106", "MM110", "MM120", "MM130", "MM131"}
-
-
-@pytest.fixture(scope="module")
-def release_tree(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("istio-1.22.0")
-    with tarfile.open(ARCHIVE) as tar:
-        tar.extractall(root, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(root)
-    return root
 
 
 def test_archive_is_the_release_tree(release_tree):
