@@ -89,10 +89,16 @@ def _inventory(result: ScanResult) -> list[Text]:
     """The topology summary (report/topology.py): per control plane its version, pins and assumptions."""
     from migrator.report.topology import summary_lines
 
-    out = [Text(line, style="dim" if line.startswith("  ") else "") for line in summary_lines(result)]
+    lines = summary_lines(result, show=lambda path: display_path(result, path))
+    out = [Text(line, style="dim" if line.startswith("  ") else "") for line in lines]
     spire_versions = sorted({str(v.spire) for v in result.views if v.spire})
-    out.append(Text(f"SPIRE {', '.join(spire_versions) or 'none found'}"))
     spire_proxies = [p for p in result.inventory.proxies if p.spire]
+    if spire_versions:
+        out.append(Text(f"SPIRE {', '.join(spire_versions)}"))
+    elif spire_proxies:
+        out.append(Text("SPIRE version not pinned in the repo (--spire-version gives it)"))
+    else:
+        out.append(Text("SPIRE: none found"))
     if spire_proxies:
         out.append(Text(f"SPIRE-backed proxies: {len(spire_proxies)}"))
         for p in spire_proxies:

@@ -22,8 +22,11 @@ def _served_folders(result: ScanResult, env, limit: int = 4) -> tuple[list[str],
     return [f"{d}/ ({n})" for d, n in counts.most_common(limit)], total
 
 
-def summary_lines(result: ScanResult, *, verbose: bool = False) -> list[str]:
-    """One line per control plane, with its pins and assumptions indented below it."""
+def summary_lines(result: ScanResult, *, verbose: bool = False, show=lambda path: path) -> list[str]:
+    """One line per control plane, with its pins and assumptions indented below it.
+
+    `show` turns a path relative to the scanned root into the one people read (the text report
+    prints paths relative to the current directory, like its findings)."""
     topo = result.topology
     if topo is None:
         return []
@@ -43,7 +46,7 @@ def summary_lines(result: ScanResult, *, verbose: bool = False) -> list[str]:
         lines.append(f"{name}: Istio {version}{src}, {total} file(s): {', '.join(folders) or '-'}")
         pins = cp.pins if verbose else cp.pins[:2]
         for p in pins:
-            lines.append(f"  pinned at {p.path}:{p.line} ({p.source})")
+            lines.append(f"  pinned at {show(p.path)}:{p.line} ({p.source})")
         if len(cp.pins) > len(pins):
             lines.append(f"  … {len(cp.pins) - len(pins)} more pin(s) (mesh-migrator inventory)")
         if not cp.installs:
