@@ -1,7 +1,8 @@
 """Composing YAML with positions: libyaml events turned into nodes that know where their text is.
 
-PyYAML's own composer drops the end marks and anchors we need to splice text, so this builds the
-node graph (`_Node`, `_Alias`, `_Doc`) from the event stream, and `_Slot` records where a node lives.
+Splicing needs every node's text offsets, its anchor and the aliases that use it, so this builds its
+own node graph (`_Node`, `_Alias`, `_Doc`) from libyaml's event stream; `_Slot` records where a node
+lives (mapping value, sequence item or document root).
 """
 
 from __future__ import annotations

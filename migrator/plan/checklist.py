@@ -1,7 +1,8 @@
 """How to do a step safely: pre-checks, apply order, what to watch and how to roll back.
 
-The checklist is the part of a step SREs follow by hand, so it is built from the pins the repository
-actually has (in `ROLES` order) and from the knowledge base's compatibility data.
+The checklist is the part of a step SREs follow by hand, so it is built from this repository's data:
+the step's edits (in `ROLES` order), the findings that block it, and the knowledge base's skew policy
+and compatibility profiles.
 """
 
 from __future__ import annotations

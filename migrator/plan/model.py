@@ -1,7 +1,7 @@
 """The plan's data: what one step changes (pin edits, finding changes) and the plan as a whole.
 
-Kept apart from the code that fills it so the renderers, the writer and the PR front end can read a
-plan without pulling in the planner.
+Every other module of the package fills or reads these types, so they sit apart from all of them
+(and the package's imports stay one-way).
 """
 
 from __future__ import annotations
