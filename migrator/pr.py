@@ -834,7 +834,7 @@ def upgrade_changes(result, options, to: str, paths: list[str], *, strategy: str
     try:
         from migrator import plan as planner
     except ImportError as exc:
-        raise PrError("the upgrade planner (migrator/plan.py) is not available in this build; use --strategy") from exc
+        raise PrError("the upgrade planner (migrator/plan/) is not available in this build; use --strategy") from exc
     from migrator import fix
 
     try:
