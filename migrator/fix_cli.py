@@ -8,7 +8,6 @@ pending or a finding has no decided remedy (the pre-commit hook must not say "Pa
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from migrator.fix import BatchInterrupted, FixPlan, plan_from_args, render_diff, write_plan
 from migrator.remedies import FixContext, options_for

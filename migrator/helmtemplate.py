@@ -949,8 +949,6 @@ class Release:
 
 def render_template(path: str, text: str, chart: Path, chart_rel: str, release: Release | None = None) -> RenderedFile:
     """Render one template of an application chart line for line and load the documents that parse."""
-    from migrator.documents import load_text
-
     release = release or Release()
     meta, chart_values, helpers, defines = _chart_context(chart, chart_rel)
     layers = [chart_values] + list(release.layers)

@@ -8,7 +8,7 @@ evaluated once per view, so a DestinationRule in ``base/`` can be broken in prod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from packaging.version import Version
 

@@ -482,7 +482,7 @@ def _replayed_remedy(s: Session, result, finding, offers: list[Offer], entry: di
     from migrator.pr import Decision
 
     if entry is None:
-        s.say(f"  [yellow]no recorded answer for this finding: left as it is[/]")
+        s.say("  [yellow]no recorded answer for this finding: left as it is[/]")
         return None
     name = entry["strategy"]
     if name == SKIP:
