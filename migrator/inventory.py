@@ -103,6 +103,17 @@ class Link:
     cluster: str | None = None
     line: int = 0
     pattern: str = ""  # "argo-git": the ApplicationSet git directories generator's path glob
+    artifact: str = ""  # "flux" from an ExternalArtifact: the artifact's name (target is inside the artifact)
+
+
+@dataclass(frozen=True)
+class ArtifactCopy:
+    """One copy rule of a Flux ArtifactGenerator: repo folder `source` appears as `dest` in artifact `name`."""
+
+    path: str
+    name: str
+    source: str  # folder in the repository ("" = the root)
+    dest: str  # folder inside the artifact ("" = its root)
 
 
 @dataclass(frozen=True)
@@ -154,11 +165,12 @@ class Inventory:
     spire_agent_configs: list[SpireAgentConfig] = field(default_factory=list)
     spire_server_configs: list[SpireServerConfig] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
+    artifact_copies: list[ArtifactCopy] = field(default_factory=list)
     installs: list[Install] = field(default_factory=list)
 
     def merge(self, other: "Inventory") -> None:
         for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions",
-                     "istiod_configs", "spire_agent_configs", "spire_server_configs", "links", "installs"):
+                     "istiod_configs", "spire_agent_configs", "spire_server_configs", "links", "artifact_copies", "installs"):
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
 
@@ -229,6 +241,8 @@ class Collector:
             self._flux_repo(doc)
         elif kind == "Kustomization" and "toolkit.fluxcd.io" in doc.api_version:
             self._flux_kustomization(doc)
+        elif kind == "ArtifactGenerator" and "fluxcd.io" in doc.api_version:
+            self._artifact_generator(doc)
         elif kind == "Kustomization" or (not kind and ("images" in data or "helmCharts" in data) and ("resources" in data or "bases" in data or "images" in data)):
             self._kustomization(doc)
         elif not kind and self.path.rsplit("/", 1)[-1] in KUSTOMIZATION_FILES:
@@ -587,8 +601,29 @@ class Collector:
     def _flux_kustomization(self, doc: Document) -> None:
         """A Flux Kustomization deploys `spec.path` (relative to its source's root) to its cluster."""
         spec = doc.data.get("spec")
-        if isinstance(spec, dict) and isinstance(spec.get("path"), str):
-            self._link(spec["path"], doc, ("spec", "path"), "flux", None, from_root=True)
+        if not (isinstance(spec, dict) and isinstance(spec.get("path"), str)):
+            return
+        ref = spec.get("sourceRef") if isinstance(spec.get("sourceRef"), dict) else {}
+        if ref.get("kind") == "ExternalArtifact":  # Flux 2.7: the path is inside an ArtifactGenerator's artifact
+            target = posixpath.normpath(spec["path"].strip().lstrip("/"))
+            self.inv.links.append(Link(self.path, "" if target == "." else target, "flux", None, doc.line_of(("spec", "path")),
+                                       artifact=str(ref.get("name") or "")))
+            return
+        self._link(spec["path"], doc, ("spec", "path"), "flux", None, from_root=True)
+
+    def _artifact_generator(self, doc: Document) -> None:
+        """Flux ArtifactGenerator copy rules (`@repo/apps/**` -> `@artifact/`), so ExternalArtifact paths map back to folders."""
+        spec = doc.data.get("spec") if isinstance(doc.data.get("spec"), dict) else {}
+        for art in spec.get("artifacts") or []:
+            if not isinstance(art, dict) or not art.get("name"):
+                continue
+            for copy in art.get("copy") or []:
+                if not isinstance(copy, dict):
+                    continue
+                src, dst = str(copy.get("from", "")), str(copy.get("to", ""))
+                m, n = re.match(r"@[\w-]+/?(.*?)/?\*\*$", src), re.match(r"@artifact/?(.*?)/?$", dst)
+                if m and n:
+                    self.inv.artifact_copies.append(ArtifactCopy(self.path, str(art["name"]), m.group(1), n.group(1)))
 
     def _kustomization(self, doc: Document) -> None:
         for key in ("resources", "bases", "components", "patchesStrategicMerge", "crds"):

@@ -30,7 +30,7 @@ PREFILTER = re.compile(rb"istio|spiffe|spire|kind:\s*(?:Role|RoleBinding|Cluster
 #: the same test, literal words first: `bytes in` scans several times faster than the regex engine,
 #: and most files that do not matter contain none of them (bench/RESULTS.md)
 _PREFILTER_WORDS = (b"istio", b"spiffe", b"spire")
-_PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List|Kustomization|Application)\b")
+_PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List|Kustomization|Application|ArtifactGenerator)\b")
 #: kustomization files carry the wiring (topology.py) and rarely name Istio
 _WIRING_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
@@ -310,6 +310,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
             problems.extend(outcome.problems)
         topo = build_topology(inventory, all_paths)
     problems.extend(Problem(rel, reason, kind="skipped") for rel, (_, reason) in sorted(held.items()))
+    topo.forget(held)
     views = build_views(inventory, options, topo)
     selected = rules_mod.select(options.rules_enabled, options.rules_disabled)
     findings = rules_mod.run(views, selected, options.severity_overrides, problems=problems)

@@ -130,6 +130,13 @@ class Topology:
     def planes_of(self, env: str | None) -> list[ControlPlane]:
         return [cp for cp in self.control_planes if cp.env == env]
 
+    def forget(self, paths) -> None:
+        """Files skipped as not live belong to no environment (they were only needed to follow wiring)."""
+        for p in paths:
+            self.attribution.pop(p, None)
+            self.how.pop(p, None)
+            self.ambiguous.discard(p)
+
     def candidates(self, path: str) -> list[str]:
         return [e or "default" for e in self.envs_of(path)] if path in self.ambiguous else []
 
@@ -180,7 +187,7 @@ def _wire(inv: Inventory, paths: list[str], attribution: dict, how: dict) -> set
     for link in inv.links:
         by_src.setdefault(link.src, []).append(link)
     reached_all: set[str] = set()
-    for link in _expand_git_generators(inv.links, paths):
+    for link in _expand_git_generators(_resolve_artifacts(inv), paths):
         if link.kind not in ("flux", "argo") or is_sample(link.src):
             continue  # a sample Application demonstrates wiring; it deploys nothing of this repo
         cluster = link.cluster if link.cluster is not None else env_of(link.src)
@@ -231,6 +238,25 @@ def _expand_git_generators(links: list[Link], paths: list[str]) -> list[Link]:
                 continue
             name = _argo_cluster({"name": cluster}) if cluster and "{{" not in cluster else None
             out.append(Link(link.src, posixpath.normpath(target) if target else "", "argo", name, link.line))
+    return out
+
+
+def _resolve_artifacts(inv: Inventory) -> list[Link]:
+    """Flux Kustomizations whose source is an ExternalArtifact: map the path inside the artifact back to
+    the repository folder its ArtifactGenerator copied (the generator nearest the Kustomization wins)."""
+    out = []
+    for link in inv.links:
+        if not link.artifact:
+            out.append(link)
+            continue
+        copies = [c for c in inv.artifact_copies if c.name == link.artifact]
+        near = [c for c in copies if posixpath.dirname(c.path) == posixpath.dirname(link.src)] or copies
+        for c in sorted(near, key=lambda c: -len(c.dest)):
+            if link.target == c.dest or link.target.startswith(c.dest + "/") or not c.dest:
+                rest = link.target[len(c.dest):].lstrip("/") if c.dest else link.target
+                target = posixpath.normpath(posixpath.join(c.source, rest)) if (c.source or rest) else ""
+                out.append(Link(link.src, "" if target == "." else target, link.kind, link.cluster, link.line))
+                break
     return out
 
 

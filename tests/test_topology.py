@@ -179,3 +179,33 @@ def test_spire_agents_pair_by_trust_domain(tmp_path, scan_json):
     with_conf("lab-server.yaml", "server.conf", "lab.example.org")
     _, report, _ = scan_json(str(tmp_path))
     assert report["findings"] == []
+
+
+def test_flux_external_artifacts_map_back_to_the_folders_their_generator_copies(tmp_path, scan_json):
+    """Flux 2.7 (fluxcd/flux2-kustomize-helm-example): a Kustomization's path is inside an ArtifactGenerator's artifact."""
+    for cluster, version in (("production", "1.22.4"), ("staging", "1.26.2")):
+        c = tmp_path / "clusters" / cluster
+        c.mkdir(parents=True)
+        (c / "artifacts.yaml").write_text(
+            "apiVersion: source.extensions.fluxcd.io/v1beta1\nkind: ArtifactGenerator\nmetadata:\n  name: flux-system\nspec:\n"
+            "  sources:\n    - alias: monorepo\n      kind: GitRepository\n      name: flux-system\n  artifacts:\n    - name: apps\n"
+            "      copy:\n        - from: \"@monorepo/apps/base/**\"\n          to: \"@artifact/base/\"\n"
+            f"        - from: \"@monorepo/apps/{cluster}/**\"\n          to: \"@artifact/{cluster}/\"\n")
+        (c / "apps.yaml").write_text(
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\nspec:\n"
+            f"  sourceRef:\n    kind: ExternalArtifact\n    name: apps\n  path: ./{cluster}\n")
+        a = tmp_path / "apps" / cluster
+        a.mkdir(parents=True)
+        (a / "kustomization.yaml").write_text("resources:\n  - ../base/payments\n  - istiod.yaml\n")
+        (a / "istiod.yaml").write_text(
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: istiod\n  namespace: istio-system\nspec:\n"
+            f"  chart:\n    spec:\n      chart: istiod\n      version: \"{version}\"\n")
+    base = tmp_path / "apps/base/payments"
+    base.mkdir(parents=True)
+    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
+    (base / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n  - destinationrule.yaml\n")
+    (base / "deployment.yaml").write_text((src / "deployment.yaml").read_text())
+    (base / "destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+    _, report, _ = scan_json(str(tmp_path))
+    assert [(f["rule"], f["path"], f["env"], f["confidence"]) for f in report["findings"]] == [
+        ("MM101", "apps/base/payments/destinationrule.yaml", "production", "high")]
