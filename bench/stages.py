@@ -78,15 +78,15 @@ def stages(corpus: Path) -> dict[str, float]:
 
 
 def baseline_split(corpus: Path) -> dict[str, float]:
-    from migrator.scan import PREFILTER
+    from migrator.scan import may_matter
 
     files = []
     for d, dirs, names in os.walk(corpus):
         dirs[:] = [x for x in dirs if x != ".git"]
         files += [os.path.join(d, n) for n in names if n.endswith((".yaml", ".yml"))]
-    raws = [open(f, "rb").read() for f in files]
-    hit = [r for r in raws if PREFILTER.search(r)]
-    miss = [r for r in raws if not PREFILTER.search(r)]
+    pairs = [(f, open(f, "rb").read()) for f in files]
+    hit = [r for f, r in pairs if may_matter(r, f)]
+    miss = [r for f, r in pairs if not may_matter(r, f)]
     out = {}
     for name, sel in ((f"CSafeLoader, prefilter hits ({len(hit)} files, {sum(map(len, hit)) / 1e6:.1f} MB)", hit),
                       (f"CSafeLoader, prefilter misses ({len(miss)} files, {sum(map(len, miss)) / 1e6:.1f} MB)", miss)):

@@ -491,6 +491,13 @@ class Collector:
             release = str(helm.get("releaseName") or doc.name)
             values_list = self._argo_values(doc, path, helm)
             kind = _chart_kind(chart, repo)
+            value_files = helm.get("valueFiles") if isinstance(helm.get("valueFiles"), list) else []
+            for i, vf in enumerate(value_files):
+                # multi-source: `$values/clusters/prod/istiod.yaml` names a file of the source with `ref: values`
+                if isinstance(vf, str) and vf.startswith("$") and "/" in vf and doc.kind == "Application":
+                    ref, rest = vf[1:].split("/", 1)
+                    if any(isinstance(s, dict) and s.get("ref") == ref for _, s in sources):
+                        self._link(rest, doc, path + ("helm", "valueFiles", i), "argo", _argo_cluster(dest), from_root=True)
             if not chart and isinstance(src.get("path"), str):
                 if doc.kind == "ApplicationSet":
                     self._appset_links(doc, src["path"], dest, path + ("path",))

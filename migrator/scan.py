@@ -25,18 +25,18 @@ from migrator import rules as rules_mod
 from migrator import shapes
 from migrator.isolate import collect_isolated
 
-#: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4)
-PREFILTER = re.compile(rb"istio|spiffe|spire|kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List)\b")
-#: the same test, literal words first: `bytes in` scans several times faster than the regex engine,
-#: and most files that do not matter contain none of them (bench/RESULTS.md)
-_PREFILTER_WORDS = (b"istio", b"spiffe", b"spire")
+#: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4).
+#: Literal words first: `bytes in` scans several times faster than the regex engine, and most files
+#: that do not matter contain none of them (bench/RESULTS.md).  The istiod settings are words too: a
+#: values file holding only `pilot.env.VERIFY_CERTIFICATE_AT_CLIENT` need not say "istio".
+_PREFILTER_WORDS = (b"istio", b"spiffe", b"spire", b"VERIFY_CERT", b"compatibilityVersion", b"sidecarInjectorWebhook")
 _PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List|Kustomization|Application|ArtifactGenerator)\b")
 #: kustomization files carry the wiring (topology.py) and rarely name Istio
 _WIRING_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 def may_matter(raw: bytes, path: str = "") -> bool:
-    """`PREFILTER.search(raw)`, faster: can this file hold anything the inventory reads?"""
+    """Can this file hold anything the inventory reads (a prefilter word, a kind it reads, a kustomization)?"""
     return (any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
             or path.rsplit("/", 1)[-1] in _WIRING_NAMES)
 

@@ -209,3 +209,30 @@ def test_flux_external_artifacts_map_back_to_the_folders_their_generator_copies(
     _, report, _ = scan_json(str(tmp_path))
     assert [(f["rule"], f["path"], f["env"], f["confidence"]) for f in report["findings"]] == [
         ("MM101", "apps/base/payments/destinationrule.yaml", "production", "high")]
+
+
+def test_argo_multi_source_value_files_belong_to_the_application_cluster(tmp_path, scan_json):
+    """`$values/...` value files of a multi-source Application configure that Application's istiod, in its cluster."""
+    (tmp_path / "argocd").mkdir()
+    (tmp_path / "values").mkdir()
+    for cluster, version, flag in (("prod", "1.22.3", "true"), ("lab", "1.22.3", "false")):
+        (tmp_path / f"argocd/istiod-{cluster}.yaml").write_text(
+            f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: istiod-{cluster}\nspec:\n  sources:\n"
+            f"    - repoURL: https://istio-release.storage.googleapis.com/charts\n      chart: istiod\n      targetRevision: {version}\n"
+            f"      helm:\n        valueFiles:\n          - $values/values/istiod-{cluster}.yaml\n"
+            "    - repoURL: https://git.example.com/platform/mesh.git\n      targetRevision: main\n      ref: values\n"
+            f"  destination:\n    name: {cluster}\n    namespace: istio-system\n")
+        (tmp_path / f"values/istiod-{cluster}.yaml").write_text(
+            f"pilot:\n  env:\n    VERIFY_CERTIFICATE_AT_CLIENT: \"{flag}\"\n")
+        (tmp_path / f"argocd/payments-{cluster}.yaml").write_text(
+            f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: payments-{cluster}\nspec:\n  source:\n"
+            "    repoURL: https://git.example.com/platform/mesh.git\n    path: apps/payments\n"
+            f"  destination:\n    name: {cluster}\n    namespace: payments\n")
+    apps = tmp_path / "apps/payments"
+    apps.mkdir(parents=True)
+    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
+    (apps / "deployment.yaml").write_text((src / "deployment.yaml").read_text())
+    (apps / "destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+    _, report, _ = scan_json(str(tmp_path))
+    # lab turns verification off (its own values file), prod does not: MM101 in prod only, MM120 in lab only
+    assert sorted((f["rule"], f["env"]) for f in report["findings"]) == [("MM101", "prod"), ("MM120", "lab")]
