@@ -257,6 +257,8 @@ class Collector:
             self._namespace(doc)
         if kind == "ConfigMap" and isinstance(data.get("data"), dict) and isinstance(data["data"].get("agent.conf"), str):
             self._spire_agent_conf(doc, data["data"]["agent.conf"])
+        if kind == "ConfigMap" and isinstance(data.get("data"), dict) and any(k in data["data"] for k in ("values.yaml", "values.yml")):
+            self._configmap_values(doc)
         if kind == "ConfigMap" and isinstance(data.get("data"), dict) and isinstance(data["data"].get("server.conf"), str):
             self._spire_server_conf(doc, data["data"]["server.conf"])
         if kind in KEPT_KINDS or doc.api_version.split("/")[0].endswith("istio.io"):
@@ -362,8 +364,24 @@ class Collector:
     # -- Helm values -----------------------------------------------------------------------------
     def _values_file(self, doc: Document) -> None:
         """A bare values.yaml: decide from its keys (and name) which chart it configures."""
-        data = doc.data
-        v = _Values(doc, (), data)
+        self._classify_values(_Values(doc, (), doc.data), f"Helm values {self.path}")
+
+    #: keys only istiod chart values have (a bare `global.tag` is too common elsewhere to count alone)
+    _ISTIOD_KEYS = ("pilot", "sidecarInjectorWebhook", "meshConfig", "compatibilityVersion", "istiodRemote")
+
+    def _configmap_values(self, doc: Document) -> None:
+        """Helm values kept in a ConfigMap for Flux `valuesFrom` (key `values.yaml`, Flux's default):
+        read like a values file when its keys are istiod's, with lines mapped into the ConfigMap."""
+        for key in ("values.yaml", "values.yml"):
+            if not isinstance(doc.data["data"].get(key), str):
+                continue
+            for inner in embedded_document(doc, ("data", key)):
+                if isinstance(inner.data, dict) and any(k in inner.data for k in self._ISTIOD_KEYS):
+                    v = _Values(inner, (), inner.data, (doc.index,) + doc.base_path + ("data", key))
+                    self._classify_values(v, f"ConfigMap {doc.name} {key}")
+
+    def _classify_values(self, v: _Values, where: str) -> None:
+        doc, data = v.doc, v.data
         if any(k in data for k in ("spire-server", "spire-agent")) or (isinstance(data.get("global"), dict) and "spire" in data["global"]):
             self._spire_values(v, None)
         elif "podAnnotations" in data and ("gateway" in self.path.lower() or "service" in data):
@@ -371,8 +389,8 @@ class Collector:
         elif any(k in data for k in ("pilot", "sidecarInjectorWebhook", "meshConfig", "compatibilityVersion", "istiodRemote")) or (
             isinstance(data.get("global"), dict) and ("istioNamespace" in data["global"] or "hub" in data["global"] or "tag" in data["global"])
         ):
-            self._install(doc, (), f"Helm values {self.path}", data.get("revision"))
-            self._istio_values(v, "istiod", f"Helm values {self.path}")
+            self._install(doc, (), where, data.get("revision"))
+            self._istio_values(v, "istiod", where)
 
     def _release_from_path(self) -> str:
         parts = [p for p in self.path.split("/")[:-1] if p not in ("values", "helm")]

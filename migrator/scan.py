@@ -29,7 +29,7 @@ from migrator.isolate import collect_isolated
 #: Literal words first: `bytes in` scans several times faster than the regex engine, and most files
 #: that do not matter contain none of them (bench/RESULTS.md).  The istiod settings are words too: a
 #: values file holding only `pilot.env.VERIFY_CERTIFICATE_AT_CLIENT` need not say "istio".
-_PREFILTER_WORDS = (b"istio", b"spiffe", b"spire", b"VERIFY_CERT", b"compatibilityVersion", b"sidecarInjectorWebhook")
+_PREFILTER_WORDS = (b"istio", b"spiffe", b"spire", b"VERIFY_CERT", b"compatibilityVersion", b"sidecarInjectorWebhook", b"meshConfig")
 _PREFILTER_KINDS = re.compile(rb"kind:\s*(?:Role|RoleBinding|ClusterRole|ClusterRoleBinding|List|Kustomization|Application|ArtifactGenerator)\b")
 #: kustomization files carry the wiring (topology.py) and rarely name Istio
 _WIRING_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -43,7 +43,7 @@ def may_matter(raw: bytes, path: str = "") -> bool:
 #: kinds the inventory never reads (Collector.add): a file whose only document is one of them cannot
 #: contribute anything, so it is not parsed, exactly like a file the byte prefilter drops.  In dense
 #: repos these are half the files (Services labelled `istio.io/…`) and the biggest ones (dashboard
-#: ConfigMaps); a ConfigMap holding a SPIRE `agent.conf` or `server.conf` is read.
+#: ConfigMaps); a ConfigMap holding a SPIRE `agent.conf`/`server.conf` or Helm `values.yaml` is read.
 IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"EndpointSlice", b"ServiceMonitor", b"PodMonitor",
                            b"PrometheusRule", b"PersistentVolumeClaim", b"Ingress", b"NetworkPolicy", b"PodDisruptionBudget",
                            b"HorizontalPodAutoscaler"))
@@ -69,7 +69,7 @@ def ignored_kind_only(raw: bytes) -> bool:
     m = _KIND_LINE.match(raw, at)
     if m is None or m.group(1) not in IGNORED_KINDS:
         return False
-    if b"agent.conf" in raw or b"server.conf" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
+    if b"agent.conf" in raw or b"server.conf" in raw or b"values.y" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
         return False
     return b"\n---" not in raw and b"\n..." not in raw
 

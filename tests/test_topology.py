@@ -236,3 +236,23 @@ def test_argo_multi_source_value_files_belong_to_the_application_cluster(tmp_pat
     _, report, _ = scan_json(str(tmp_path))
     # lab turns verification off (its own values file), prod does not: MM101 in prod only, MM120 in lab only
     assert sorted((f["rule"], f["env"]) for f in report["findings"]) == [("MM101", "prod"), ("MM120", "lab")]
+
+
+def test_flux_values_from_a_configmap_configure_istiod(tmp_path, scan_json):
+    """Flux `valuesFrom: ConfigMap` keeps istiod's values in a ConfigMap (key values.yaml): they count, at their lines."""
+    infra = tmp_path / "infrastructure/istio"
+    infra.mkdir(parents=True)
+    (infra / "istiod.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: istiod\n  namespace: istio-system\nspec:\n"
+        "  chart:\n    spec:\n      chart: istiod\n      version: 1.22.3\n  valuesFrom:\n    - kind: ConfigMap\n      name: istiod-values\n")
+    (infra / "istiod-values.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istiod-values\n  namespace: istio-system\ndata:\n  values.yaml: |\n"
+        "    pilot:\n      env:\n        VERIFY_CERTIFICATE_AT_CLIENT: \"false\"\n")
+    apps = tmp_path / "apps/payments"
+    apps.mkdir(parents=True)
+    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
+    (apps / "deployment.yaml").write_text((src / "deployment.yaml").read_text())
+    (apps / "destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+    _, report, _ = scan_json(str(tmp_path))
+    # the flag hides MM101 on 1.22 and is reported where it is set: line 10 of the ConfigMap
+    assert [(f["rule"], f["path"], f["line"]) for f in report["findings"]] == [("MM120", "infrastructure/istio/istiod-values.yaml", 10)]
