@@ -8,6 +8,16 @@ from conftest import FIXTURES
 from migrator.topology import is_release, non_live_reason, release_roots
 
 
+PAYMENTS = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
+
+
+def _payments(folder) -> None:
+    """A SPIRE-backed checkout Deployment and its SIMPLE DestinationRule without CA (MM101 on 1.21-1.25)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "deployment.yaml").write_text((PAYMENTS / "deployment.yaml").read_text())
+    (folder / "destinationrule.yaml").write_text((PAYMENTS / "destinationrule.yaml").read_text())
+
+
 def test_inventory_json_lists_each_control_plane_with_its_own_pin(run_cli):
     code, out, _ = run_cli("inventory", FIXTURES / "two-installs-plain-folders", "--format", "json")
     assert code == 0
@@ -45,10 +55,7 @@ def test_ambiguous_file_is_low_confidence_with_candidates(tmp_path, scan_json):
         d = tmp_path / "platform" / env
         d.mkdir(parents=True)
         (d / "istiod-values.yaml").write_text(f"global:\n  hub: docker.io/istio\n  tag: {ver}\npilot:\n  autoscaleMin: 2\n")
-    shared = tmp_path / "platform" / "shared"
-    shared.mkdir()
-    (shared / "app.yaml").write_text((FIXTURES / "two-installs-plain-folders/platform/main/apps/payments/deployment.yaml").read_text())
-    (shared / "dr.yaml").write_text((FIXTURES / "two-installs-plain-folders/platform/main/apps/payments/destinationrule.yaml").read_text())
+    _payments(tmp_path / "platform" / "shared")
     code, report, _ = scan_json(str(tmp_path))
     [f] = [f for f in report["findings"] if f["rule"] == "MM101"]
     assert f["confidence"] == "low"
@@ -130,9 +137,7 @@ def _region(tmp, folder, version):
     d = tmp / folder
     (d / "apps").mkdir(parents=True)
     (d / "istiod-values.yaml").write_text(f"global:\n  hub: docker.io/istio\n  tag: {version}\npilot:\n  autoscaleMin: 2\n")
-    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
-    (d / "apps/deployment.yaml").write_text((src / "deployment.yaml").read_text())
-    (d / "apps/destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+    _payments(d / "apps")
 
 
 def test_applicationset_git_directories_name_each_cluster(tmp_path, scan_json):
@@ -201,11 +206,8 @@ def test_flux_external_artifacts_map_back_to_the_folders_their_generator_copies(
             "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: istiod\n  namespace: istio-system\nspec:\n"
             f"  chart:\n    spec:\n      chart: istiod\n      version: \"{version}\"\n")
     base = tmp_path / "apps/base/payments"
-    base.mkdir(parents=True)
-    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
+    _payments(base)
     (base / "kustomization.yaml").write_text("resources:\n  - deployment.yaml\n  - destinationrule.yaml\n")
-    (base / "deployment.yaml").write_text((src / "deployment.yaml").read_text())
-    (base / "destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
     _, report, _ = scan_json(str(tmp_path))
     assert [(f["rule"], f["path"], f["env"], f["confidence"]) for f in report["findings"]] == [
         ("MM101", "apps/base/payments/destinationrule.yaml", "production", "high")]
@@ -228,11 +230,7 @@ def test_argo_multi_source_value_files_belong_to_the_application_cluster(tmp_pat
             f"apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: payments-{cluster}\nspec:\n  source:\n"
             "    repoURL: https://git.example.com/platform/mesh.git\n    path: apps/payments\n"
             f"  destination:\n    name: {cluster}\n    namespace: payments\n")
-    apps = tmp_path / "apps/payments"
-    apps.mkdir(parents=True)
-    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
-    (apps / "deployment.yaml").write_text((src / "deployment.yaml").read_text())
-    (apps / "destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+    _payments(tmp_path / "apps/payments")
     _, report, _ = scan_json(str(tmp_path))
     # lab turns verification off (its own values file), prod does not: MM101 in prod only, MM120 in lab only
     assert sorted((f["rule"], f["env"]) for f in report["findings"]) == [("MM101", "prod"), ("MM120", "lab")]
@@ -248,11 +246,7 @@ def test_flux_values_from_a_configmap_configure_istiod(tmp_path, scan_json):
     (infra / "istiod-values.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istiod-values\n  namespace: istio-system\ndata:\n  values.yaml: |\n"
         "    pilot:\n      env:\n        VERIFY_CERTIFICATE_AT_CLIENT: \"false\"\n")
-    apps = tmp_path / "apps/payments"
-    apps.mkdir(parents=True)
-    src = FIXTURES / "two-installs-plain-folders/platform/main/apps/payments"
-    (apps / "deployment.yaml").write_text((src / "deployment.yaml").read_text())
-    (apps / "destinationrule.yaml").write_text((src / "destinationrule.yaml").read_text())
+    _payments(tmp_path / "apps/payments")
     _, report, _ = scan_json(str(tmp_path))
     # the flag hides MM101 on 1.22 and is reported where it is set: line 10 of the ConfigMap
     assert [(f["rule"], f["path"], f["line"]) for f in report["findings"]] == [("MM120", "infrastructure/istio/istiod-values.yaml", 10)]
