@@ -168,9 +168,12 @@ class Inventory:
     artifact_copies: list[ArtifactCopy] = field(default_factory=list)
     installs: list[Install] = field(default_factory=list)
 
+    #: the per-file fact lists: merged file by file, and every item names the file it came from
+    FACT_LISTS = ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions",
+                  "istiod_configs", "spire_agent_configs", "spire_server_configs", "links", "artifact_copies", "installs")
+
     def merge(self, other: "Inventory") -> None:
-        for name in ("pins", "flags", "templates", "proxies", "resources", "registries", "chart_overrides", "suppressions",
-                     "istiod_configs", "spire_agent_configs", "spire_server_configs", "links", "artifact_copies", "installs"):
+        for name in self.FACT_LISTS:
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
 

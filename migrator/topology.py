@@ -175,9 +175,8 @@ def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
 
 def _inventory_paths(inv: Inventory) -> set[str]:
     out: set[str] = set()
-    for items in (inv.pins, inv.flags, inv.proxies, inv.resources, inv.templates, inv.istiod_configs, inv.spire_agent_configs,
-                  inv.registries, inv.chart_overrides, inv.installs, inv.links):
-        out.update(getattr(x, "path", None) or getattr(x, "src") for x in items)
+    for name in Inventory.FACT_LISTS:
+        out.update(getattr(x, "path", None) or getattr(x, "src") for x in getattr(inv, name))
     return out
 
 

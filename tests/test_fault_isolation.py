@@ -270,7 +270,9 @@ def _patched_rules(rule_id, check):
     return all_rules
 
 
-def test_inventory_crash_is_isolated_to_its_document(repo, scan_json, monkeypatch):
+@pytest.fixture
+def odd_crashes(repo, monkeypatch):
+    """A bug in the inventory for one document (ConfigMap payments/odd), next to a DR whose MM101 must survive."""
     from migrator import inventory
 
     real = inventory.Collector.add
@@ -282,7 +284,11 @@ def test_inventory_crash_is_isolated_to_its_document(repo, scan_json, monkeypatc
 
     monkeypatch.setattr(inventory.Collector, "add", add)
     (repo / "odd.yaml").write_text(NEIGHBOUR + _configmap("a: b"))
-    code, report, err = scan_json(str(repo))
+    return repo
+
+
+def test_inventory_crash_is_isolated_to_its_document(odd_crashes, scan_json):
+    code, report, err = scan_json(str(odd_crashes))
     assert code == 3
     assert ("MM101", "DestinationRule/payments/neighbour") in {(f["rule"], f["resource"]) for f in report["findings"]}
     assert [ln for ln in err.splitlines() if ln.startswith("odd.yaml")] == [
@@ -290,20 +296,9 @@ def test_inventory_crash_is_isolated_to_its_document(repo, scan_json, monkeypatc
         "(a bug: re-run with --debug for a traceback); the rest of the repository was scanned"]
 
 
-def test_debug_prints_the_traceback_of_an_isolated_error(repo, run_cli, monkeypatch):
-    from migrator import inventory
-
+def test_debug_prints_the_traceback_of_an_isolated_error(odd_crashes, run_cli, monkeypatch):
     monkeypatch.delenv("MESH_MIGRATOR_DEBUG", raising=False)  # restored (removed) after the test
-    real = inventory.Collector.add
-
-    def add(self, doc):
-        if doc.name == "odd":
-            raise RuntimeError("unforeseen")
-        return real(self, doc)
-
-    monkeypatch.setattr(inventory.Collector, "add", add)
-    (repo / "odd.yaml").write_text(NEIGHBOUR + _configmap("a: b"))
-    code, out, err = run_cli("--debug", "scan", str(repo), "--format", "json")
+    code, out, err = run_cli("--debug", "scan", str(odd_crashes), "--format", "json")
     assert code == 3
     assert "Traceback (most recent call last)" in err and "RuntimeError: unforeseen" in err
     assert '"MM101"' in out
