@@ -26,6 +26,12 @@ __all__ = ["main", "build_parser", "CliError", "EXIT_OK", "EXIT_FINDINGS", "EXIT
 
 #: the front-end modules, each with register(sub) and run(args); the order is the order of --help
 FRONT_ENDS = ("migrator.commands", "migrator.fix_cli", "migrator.plan_cli", "migrator.wizard", "migrator.pr_cli")
+#: which front end registers each command: a run imports only the one it needs (a pre-commit `scan`
+#: does not pay for the fix, plan, PR and wizard modules: a third of its start-up, bench/RESULTS.md).
+#: tests/test_readme_cli.py checks this map against what the front ends register.
+COMMAND_MODULES = {"scan": "migrator.commands", "sds": "migrator.commands", "inventory": "migrator.commands",
+                   "rules": "migrator.commands", "explain": "migrator.commands", "fix": "migrator.fix_cli",
+                   "plan": "migrator.plan_cli", "wizard": "migrator.wizard", "pr": "migrator.pr_cli"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -54,7 +60,15 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _front_ends(argv: list[str] | None) -> tuple[str, ...]:
+    """The front ends to register: the command's own when argv names one, else all (help, typos)."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    module = COMMAND_MODULES.get(words[0]) if words else None
+    return (module,) if module else FRONT_ENDS
+
+
+def build_parser(argv: list[str] | None = ()) -> argparse.ArgumentParser:
+    """The parser for argv's command (argv=None: sys.argv); with no known command, every command's."""
     import importlib
 
     parser = Parser(prog="mesh-migrator", description="Find and fix Istio/SPIRE version-boundary breakages in GitOps repos.",
@@ -62,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mesh-migrator {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in FRONT_ENDS:
+    for name in _front_ends(argv):
         importlib.import_module(name).register(sub)
     for p in sub.choices.values():  # --debug is accepted after the subcommand too
         if "--debug" not in p._option_string_actions:
@@ -71,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors already; keep 0 for --help/--version

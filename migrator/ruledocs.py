@@ -7,25 +7,17 @@ docs/rules/ are what this module renders (regenerate with `python tools/rule_doc
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-#: placeholder until the project has a public home; pyproject.toml [project.urls] is the one place to change it
-FALLBACK_URL = "https://github.com/mesh-migrator/mesh-migrator"
+#: the project's home, where the rule pages live: the same string as pyproject.toml's [project.urls]
+#: Repository (tests/test_rule_docs.py holds them together).  A placeholder until the project has a
+#: public home.  A constant, not read from the installed metadata: importlib.metadata cost a tenth of a
+#: small scan's start-up (bench/RESULTS.md), and a source checkout that is not installed has none.
+PROJECT_URL = "https://github.com/mesh-migrator/mesh-migrator"
 DOCS_BRANCH = "main"
 
 
-@lru_cache(maxsize=1)
 def project_url() -> str:
-    """The project's Repository (else Homepage) URL from the installed package metadata (pyproject.toml)."""
-    try:
-        from importlib.metadata import PackageNotFoundError, metadata
-
-        urls = metadata("mesh-migrator").get_all("Project-URL") or []
-    except (ImportError, PackageNotFoundError):  # running from a source tree that is not installed
-        return FALLBACK_URL
-    found = dict(u.split(",", 1) for u in urls if "," in u)
-    found = {k.strip().lower(): v.strip() for k, v in found.items()}
-    return (found.get("repository") or found.get("homepage") or FALLBACK_URL).rstrip("/")
+    """The project's Repository URL (SARIF informationUri; the base of every rule page's URL)."""
+    return PROJECT_URL
 
 
 def page_url(rule_id: str) -> str:

@@ -421,3 +421,40 @@ def test_auto_san_note_dates_from_1_14_not_1_20():
     c = _change("auto-sni-default")
     assert "added in 1.14" in c["note"] and "added in 1.20" not in c["note"]
     assert "https://github.com/istio/istio/blob/1.14.0/releasenotes/notes/auto-san-validation-support.yaml" in c["sources"]
+
+
+@pytest.mark.parametrize("name", ["istio.yaml", "spire.yaml"])
+def test_the_committed_json_copy_is_current_and_equal_to_the_yaml(name):
+    """The loader reads knowledge/*.cache.json (start-up); it must be what tools/knowledge_cache.py
+    makes of the YAML now, and hold exactly the YAML's values."""
+    import json
+
+    import yaml
+
+    from migrator.knowledge import cache_name, cache_text
+
+    folder = REPO / "migrator" / "knowledge"
+    raw = (folder / name).read_bytes()
+    committed = (folder / cache_name(name)).read_text(encoding="utf-8")
+    assert committed == cache_text(name, raw), f"stale: run python tools/knowledge_cache.py"
+    assert json.loads(committed)["data"] == yaml.load(raw, Loader=yaml.CSafeLoader)
+
+
+def test_a_stale_json_copy_is_ignored(tmp_path, monkeypatch):
+    """An edited YAML whose JSON copy was not regenerated is read from the YAML, never from the copy."""
+    import migrator.knowledge as knowledge
+
+    folder = tmp_path / "knowledge"
+    folder.mkdir()
+    (folder / "istio.yaml").write_text("releases: [{minor: '1.99', status: stable}]\nchanges: []\n")
+    (folder / "istio.cache.json").write_text(knowledge.cache_text("istio.yaml", b"releases: []\nchanges: []\n"))
+    monkeypatch.setattr(knowledge, "files", lambda _package: folder)
+    knowledge._load.cache_clear()
+    try:
+        assert knowledge._load("istio.yaml")["releases"] == [{"minor": "1.99", "status": "stable"}]
+        (folder / "istio.cache.json").write_text(knowledge.cache_text("istio.yaml", (folder / "istio.yaml").read_bytes())
+                                                 .replace("1.99", "1.98"))
+        knowledge._load.cache_clear()
+        assert knowledge._load("istio.yaml")["releases"][0]["minor"] == "1.98"  # a current copy is what is read
+    finally:
+        knowledge._load.cache_clear()

@@ -82,3 +82,37 @@ def test_every_parser_refuses_abbreviations_and_documents_format_and_positionals
                 assert a.help and "default" in a.help, name
             if not a.option_strings and a.dest != "help":
                 assert a.help, (name, a.dest)
+
+
+def test_each_command_parses_alone_with_only_its_front_end_registered():
+    """cli.COMMAND_MODULES (a run registers only its command's front end, for start-up) names every
+    command, each under the module that registers it, and a one-command parser sees the same flags."""
+    import importlib
+
+    from migrator.cli import COMMAND_MODULES, FRONT_ENDS
+
+    subs = _subparsers()
+    assert sorted(COMMAND_MODULES) == sorted(subs)
+    for command, module in COMMAND_MODULES.items():
+        assert module in FRONT_ENDS
+        probe = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(probe)
+        assert command in probe.choices, (command, module)
+        alone = build_parser([command, "--help"])
+        action = next(a for a in alone._actions if isinstance(a, argparse._SubParsersAction))
+        assert command in action.choices
+        assert _options(action.choices[command]) == _options(subs[command])
+
+
+def test_a_scan_does_not_import_the_fix_plan_pr_or_wizard_modules():
+    """Start-up: `mesh-migrator scan` (what a pre-commit hook runs) loads none of the other front ends."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from migrator import cli; cli.main(['scan', sys.argv[1], '--format', 'json', '-o', '/dev/null']); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('migrator'))))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO / "fixtures" / "spire-istio-1.22")],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert "migrator.scan" in out
+    for heavy in ("migrator.fix_cli", "migrator.plan_cli", "migrator.pr_cli", "migrator.wizard", "migrator.pr"):
+        assert heavy not in out, heavy

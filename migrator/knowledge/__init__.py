@@ -58,11 +58,46 @@ _VERSION_RE = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?\s*$")
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> dict[str, Any]:
-    text = files(_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    data = yaml.load(text, Loader=_SAFE)  # libyaml: the pure-Python loader cost ~0.1 s of every run (bench/RESULTS.md)
+    """A knowledge file, from its JSON copy when that copy was made from these exact YAML bytes.
+
+    Parsing istio.yaml (130 kB) costs ~13 ms even with libyaml, a tenth of a small scan's start-up;
+    its JSON copy (`tools/knowledge_cache.py`) loads in under 1 ms.  A copy whose recorded SHA-256
+    is not that of the YAML beside it is ignored, so an edited YAML is never shadowed by stale data
+    (tests/test_knowledge.py checks the committed copies are current).
+    """
+    raw = files(_PACKAGE).joinpath(name).read_bytes()
+    cached = _cached(name, raw)
+    data = cached if cached is not None else yaml.load(raw.decode("utf-8"), Loader=_SAFE)
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at the top level")
     return data
+
+
+def cache_name(name: str) -> str:
+    """The JSON copy of a knowledge file: istio.yaml -> istio.cache.json."""
+    return name.rsplit(".", 1)[0] + ".cache.json"
+
+
+def cache_text(name: str, raw: bytes) -> str:
+    """The JSON copy's text for these YAML bytes (what tools/knowledge_cache.py writes)."""
+    import hashlib
+    import json
+
+    data = yaml.load(raw.decode("utf-8"), Loader=_SAFE)
+    return json.dumps({"yaml_sha256": hashlib.sha256(raw).hexdigest(), "data": data}, sort_keys=True) + "\n"
+
+
+def _cached(name: str, raw: bytes) -> dict | None:
+    import hashlib
+    import json
+
+    try:
+        copy_ = json.loads(files(_PACKAGE).joinpath(cache_name(name)).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(copy_, dict) or copy_.get("yaml_sha256") != hashlib.sha256(raw).hexdigest():
+        return None
+    return copy_.get("data")
 
 
 def istio() -> dict:
