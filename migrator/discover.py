@@ -58,50 +58,70 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     seen_real: set[str] = set()
     excluded = ExcludeMatcher(excludes)
     real_dirs: dict[str, str] = {}
+    prefix = os.path.join(os.fspath(root), "")
     for p in roots:
-        files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else ([p.absolute()], []))
+        is_dir = p.is_dir()
+        files, probs = (_walk_dir(p.resolve(), root) if is_dir else ([os.fspath(p.absolute())], []))
         problems.extend(probs)
         for f in files:
-            rel = _relative(f, root)
+            rel = f[len(prefix):].replace(os.sep, "/") if f.startswith(prefix) else _relative(Path(f), root)
             if rel in seen or excluded(rel):
                 continue
             seen.add(rel)
-            if is_own_temp(f.name):
+            name = os.path.basename(f)
+            if is_own_temp(name):
                 problems.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
                                         "`fix --write` in this directory removes it, or delete it", kind="skipped"))
                 continue
-            if p.is_dir() and not f.name.endswith(YAML_SUFFIXES):
+            if is_dir and not name.endswith(YAML_SUFFIXES):
                 continue
-            if os.path.islink(f):  # not Path.is_symlink: it raises in a directory we may not search
-                problem = _check_link(f, root, rel)
-                if problem:
-                    problems.append(problem)
-                    continue
-            problem = _check_regular(f, rel)
+            candidate, problem = _candidate(f, rel, root, prefix, real_dirs)
             if problem:
                 problems.append(problem)
                 continue
-            real = _realpath(f, real_dirs)
+            real, real_rel = candidate
             if real in seen_real:
                 continue  # the same file reached through a symlink: read once
             seen_real.add(real)
-            real_rel = _relative(Path(real), root) if os.path.islink(f) else rel
             if real_rel != rel and (real_rel in seen or excluded(real_rel)):
                 continue
             seen.add(real_rel)
-            candidates.append(Candidate(Path(real) if real_rel != rel else f, real_rel))
+            candidates.append(Candidate(Path(real if real_rel != rel else f), real_rel))
     candidates.sort(key=lambda c: c.relpath)
     return root, candidates, problems
 
 
-def _realpath(f: Path, real_dirs: dict[str, str]) -> str:
+def _candidate(f: str, rel: str, root: Path, prefix: str, real_dirs: dict[str, str]) -> tuple[tuple[str, str], Problem | None]:
+    """((real path, path reported), None) for a file to read, or (…, problem) for one not to.
+
+    One lstat per file: a plain regular file (nearly all of them) needs nothing more; symlinks are
+    checked (loop, dangling, outside the root) and then judged by their target.
+    """
+    try:
+        mode = os.lstat(f).st_mode
+    except OSError:
+        mode = None  # reading it reports the reason
+    link = mode is not None and stat.S_ISLNK(mode)
+    if link:
+        problem = _check_link(Path(f), root, rel) or _check_regular(Path(f), rel)
+    else:
+        problem = None if mode is None or stat.S_ISREG(mode) else _special_file(mode, rel)
+    if problem:
+        return ("", ""), problem
+    real = _realpath(f, real_dirs, link)
+    if not link:
+        return (real, rel), None
+    return (real, real[len(prefix):].replace(os.sep, "/") if real.startswith(prefix) else _relative(Path(real), root)), None
+
+
+def _realpath(f: str, real_dirs: dict[str, str], link: bool) -> str:
     """os.path.realpath(f), resolving each directory once (a repository has far fewer directories than files).
 
     Exact: a file that is not itself a symlink resolves to its directory's real path plus its name.
     """
-    if os.path.islink(f):
+    if link:
         return os.path.realpath(f)
-    head, name = os.path.split(os.fspath(f))
+    head, name = os.path.split(f)
     real_dir = real_dirs.get(head)
     if real_dir is None:
         real_dir = real_dirs[head] = os.path.realpath(head)
@@ -217,8 +237,10 @@ def _check_regular(f: Path, rel: str) -> Problem | None:
         mode = f.stat().st_mode
     except OSError:
         return None  # reading it reports the reason
-    if stat.S_ISREG(mode):
-        return None
+    return None if stat.S_ISREG(mode) else _special_file(mode, rel)
+
+
+def _special_file(mode: int, rel: str) -> Problem:
     what = next((name for test, name in _SPECIAL_FILES if test(mode)), "not a regular file")
     return Problem(rel, f"{what}, not a regular file; not opened", kind="skipped")
 
@@ -243,7 +265,7 @@ def read_regular(path: Path) -> bytes:
         os.close(fd)
 
 
-def _walk_dir(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:
+def _walk_dir(directory: Path, root: Path) -> tuple[list[str], list[Problem]]:
     listed = _git_files(directory)
     if listed is not None:
         files, unreadable = listed
@@ -258,7 +280,7 @@ def _unreadable_dir(path: Path, root: Path, why: str) -> Problem:
 _GIT_UNREADABLE = re.compile(r"could not open directory '(.*)': (.*)$")
 
 
-def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | None:
+def _git_files(directory: Path) -> tuple[list[str], list[tuple[str, str]]] | None:
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree."""
     try:
         inside = subprocess.run(
@@ -276,10 +298,14 @@ def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | No
     if out.returncode != 0:
         return None
     files = []
+    base = os.path.join(os.fspath(directory), "")
     for raw in out.stdout.split(b"\0"):
         if not raw:
             continue
-        p = directory / os.fsdecode(raw)
+        name = os.fsdecode(raw)
+        if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name.rsplit("/", 1)[-1]):
+            continue  # discover() reads only these: no need to stat the rest of the repository
+        p = base + name
         if _present(p):  # deleted-but-tracked files are gone from the tree
             files.append(p)
     unreadable = []  # git lists what it can and warns about directories it cannot open
@@ -290,20 +316,20 @@ def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | No
     return files, unreadable
 
 
-def _present(p: Path) -> bool:
+def _present(p: str) -> bool:
     """Exists (or cannot even be checked: a file in an unreadable directory is reported when read, not dropped)."""
     try:
-        os.lstat(p)
+        mode = os.lstat(p).st_mode
     except FileNotFoundError:
         return False
     except OSError:
         return True
-    return p.is_file() or p.is_symlink()
+    return stat.S_ISLNK(mode) or stat.S_ISREG(mode)
 
 
-def _plain_walk(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:
+def _plain_walk(directory: Path, root: Path) -> tuple[list[str], list[Problem]]:
     """os.walk without following links, honouring .gitignore files met on the way."""
-    files: list[Path] = []
+    files: list[str] = []
     problems: list[Problem] = []
     ignores: list[tuple[Path, list[str]]] = []
 
@@ -317,9 +343,11 @@ def _plain_walk(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]
             ignores.append((here, _read_gitignore(gi)))
         dirnames[:] = sorted(d for d in dirnames if d not in _ALWAYS_SKIP_DIRS and not _ignored(here / d, ignores, True))
         for name in sorted(filenames):
+            if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name):
+                continue  # discover() reads only these
             p = here / name
             if not _ignored(p, ignores, False):
-                files.append(p)
+                files.append(os.fspath(p))
     return files, problems
 
 
