@@ -24,6 +24,7 @@ from migrator.model import Finding, Problem, ScanOptions
 from migrator import rules as rules_mod
 from migrator import shapes
 from migrator.isolate import collect_isolated
+from migrator.kindgate import HEADER_ONLY_KINDS, header_only, ignored_kind_only, well_formed
 
 #: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4).
 #: Literal words first: `bytes in` scans several times faster than the regex engine, and most files
@@ -39,39 +40,6 @@ def may_matter(raw: bytes, path: str = "") -> bool:
     """Can this file hold anything the inventory reads (a prefilter word, a kind it reads, a kustomization)?"""
     return (any(w in raw for w in _PREFILTER_WORDS) or _PREFILTER_KINDS.search(raw) is not None
             or path.rsplit("/", 1)[-1] in _WIRING_NAMES)
-
-#: kinds the inventory never reads (Collector.add): a file whose only document is one of them cannot
-#: contribute anything, so it is not parsed, exactly like a file the byte prefilter drops.  In dense
-#: repos these are half the files (Services labelled `istio.io/…`) and the biggest ones (dashboard
-#: ConfigMaps); a ConfigMap holding a SPIRE `agent.conf`/`server.conf` or Helm `values.yaml` is read.
-IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"EndpointSlice", b"ServiceMonitor", b"PodMonitor",
-                           b"PrometheusRule", b"PersistentVolumeClaim", b"Ingress", b"NetworkPolicy", b"PodDisruptionBudget",
-                           b"HorizontalPodAutoscaler"))
-_KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
-
-
-def ignored_kind_only(raw: bytes) -> bool:
-    """Is this file one document whose top-level `kind` is one nothing reads (IGNORED_KINDS)?
-
-    Byte-level and conservative (the caller also checks the syntax, _well_formed): exactly one column-0 `kind:` line, no document marker (`---`,
-    `...`) after the first line, no `agent.conf` (SPIRE agent ConfigMaps are read), no suppression
-    comment, and no anchor with aliases (an alias bomb is reported whatever its kind).  Anything
-    else is parsed as before.  What the inventory gets is the same either way
-    (tests/test_parse_paths.py compares both paths on every fixture and the Istio release tree).
-    Only substring searches run over the whole file (multi-MB dashboards: a regex there cost more
-    than the parse it saves).
-    """
-    at = 0 if raw.startswith(b"kind:") else raw.find(b"\nkind:") + 1
-    if at == 0 and not raw.startswith(b"kind:"):
-        return False
-    if raw.find(b"\nkind:", at) != -1:  # a second column-0 kind: several documents, or a List
-        return False
-    m = _KIND_LINE.match(raw, at)
-    if m is None or m.group(1) not in IGNORED_KINDS:
-        return False
-    if b"agent.conf" in raw or b"server.conf" in raw or b"values.y" in raw or b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw):
-        return False
-    return b"\n---" not in raw and b"\n..." not in raw
 
 
 #: tests/test_parse_paths.py turns this off to compare the gated path with a full parse
@@ -148,32 +116,33 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = N
         return FileOutcome(path, Inventory(), [problem], False)
     if _skippable(raw, path):
         return FileOutcome(path, Inventory(), [], False)
-    loaded = load_text(path, text)
+    loaded = _header_read(path, raw, text) if KIND_GATE else None
+    if loaded is None:
+        loaded = load_text(path, text)
     documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
     inventory, internal = collect_isolated(path, text, documents, collect)
     return FileOutcome(path, inventory, loaded.problems + shape_problems + internal, True, len(loaded.documents))
+
+
+def _header_read(path: str, raw: bytes, text: str):
+    """The file read as its header only (kindgate.header_only), or None for the full read: any doubt
+    (not such a kind, a syntax error anywhere, a header that does not read back as that one document)
+    takes the full path, which reports what there is to report."""
+    header = header_only(raw, text)
+    if header is None or not well_formed(raw):
+        return None
+    loaded = load_text(path, header)
+    docs = loaded.documents
+    if loaded.problems or len(docs) != 1 or not isinstance(docs[0].data, dict) or docs[0].kind.encode() not in HEADER_ONLY_KINDS:
+        return None
+    return loaded
 
 
 def _skippable(raw: bytes, path: str) -> bool:
     """Nothing in this file can reach the inventory: the byte prefilter, then the kind gate."""
     if not may_matter(raw, path) and not _alias_heavy(raw):
         return True
-    return KIND_GATE and ignored_kind_only(raw) and _well_formed(raw)
-
-
-def _well_formed(raw: bytes) -> bool:
-    """Does libyaml parse these bytes without a syntax error?  Events are checked in C and never become
-    Python objects (~0.15x a CSafeLoader load), so a broken file of an ignored kind is still read the
-    full way and reported (MM001), as the CLI contract says."""
-    try:
-        from yaml._yaml import CParser
-    except ImportError:  # pragma: no cover - PyYAML without libyaml: no gate
-        return False
-    try:
-        CParser(raw).raw_parse()
-    except Exception:  # noqa: BLE001 - any complaint at all: let the full read report it
-        return False
-    return True
+    return KIND_GATE and ignored_kind_only(raw) and well_formed(raw)
 
 
 def _plain_ascii(raw: bytes, max_bytes: int) -> bool:

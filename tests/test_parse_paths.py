@@ -1,11 +1,14 @@
 """Differential test: the rules' inputs do not depend on which read path produced them (issue 15).
 
 For speed, scan.process_text skips files whose only document is a kind nothing reads
-(scan.ignored_kind_only: Services, plain ConfigMaps, dashboards …) instead of parsing them.  That is
-only correct if the facts the rules see — resources with their data, kind, apiVersion and line
-index, pins, proxies, flags, TLS settings (inside Resource.data), links, installs, suppressions —
-are exactly what a full parse of the same file gives.  These tests compare both paths file by file
-on every YAML file under fixtures/ and on Istio's 1.22.0 release tree, and compare whole scans.
+(kindgate.ignored_kind_only: Services, plain ConfigMaps, dashboards …) instead of parsing them, and
+reads only the header of files whose only document is a kind read by its header alone
+(kindgate.header_only: VirtualService, AuthorizationPolicy …).  That is only correct if the facts
+the rules see — resources with their data, kind, apiVersion and line index, pins, proxies, flags,
+TLS settings (inside Resource.data), links, installs, suppressions — are exactly what a full parse
+of the same file gives (for header-only kinds: its apiVersion, kind and metadata).  These tests
+compare both paths file by file on every YAML file under fixtures/ and on Istio's 1.22.0 release
+tree, and compare whole scans.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, REPO
+from migrator import kindgate
 from migrator import scan as scan_mod
 from migrator.model import ScanOptions
 
@@ -34,20 +38,37 @@ def _both_paths(path: Path, rel: str, monkeypatch):
     return fast, full
 
 
-def _compare(files: list[Path], root: Path, monkeypatch) -> int:
-    """Assert both paths agree on every file; return how many files the gate skipped."""
-    skipped = 0
+def _headers_only(inventory, gated=lambda path: True):
+    """The full read's inventory as the header gate must give it: header-only kinds in files the gate
+    takes (`gated(path)`) keep apiVersion, kind and metadata, and the lines of those keys."""
+    import copy
+
+    out = copy.deepcopy(inventory)
+    for r in out.resources:
+        if r.kind.encode() in kindgate.HEADER_ONLY_KINDS and gated(r.path):
+            r.data = {k: v for k, v in r.data.items() if k in kindgate.HEADER_KEYS}
+            r.lines = {p: line for p, line in r.lines.items() if not p or p[0] in kindgate.HEADER_KEYS}
+    return out
+
+
+def _compare(files: list[Path], root: Path, monkeypatch) -> tuple[int, int]:
+    """Assert both paths agree on every file; return how many files the gates skipped and header-read."""
+    skipped = headers = 0
     for path in files:
         rel = path.relative_to(root).as_posix()
         fast, full = _both_paths(path, rel, monkeypatch)
-        assert fast.inventory == full.inventory, rel
+        if fast.inventory != full.inventory:
+            assert kindgate.header_only(path.read_bytes(), path.read_text(encoding="utf-8")) is not None, rel
+            assert fast.inventory == _headers_only(full.inventory), rel
+            assert fast.problems == full.problems == [], rel
+            headers += 1
         if fast.parsed != full.parsed:
             skipped += 1
             assert scan_mod.ignored_kind_only(path.read_bytes()), rel
             assert full.problems == [], f"{rel}: a skipped file must have had nothing to report: {full.problems}"
         else:
             assert fast.problems == full.problems, rel
-    return skipped
+    return skipped, headers
 
 
 def test_every_fixture_gives_the_same_inventory_either_way(monkeypatch):
@@ -59,17 +80,27 @@ def test_every_fixture_gives_the_same_inventory_either_way(monkeypatch):
 def test_the_release_tree_gives_the_same_inventory_either_way(release_tree, monkeypatch):
     files = _yaml_files(release_tree)
     assert len(files) > 300
-    assert _compare(files, release_tree, monkeypatch) > 0
+    skipped, headers = _compare(files, release_tree, monkeypatch)
+    assert skipped > 0 and headers > 0
 
 
 def test_whole_scan_is_identical_with_and_without_the_gate(release_tree, monkeypatch):
     """Findings, resources with their line index, pins and problems of a full scan (samples included)."""
     options = ScanOptions(includes=("**",))
-    out = {}
+
+    scans = {}
     for gate in (True, False):
         monkeypatch.setattr(scan_mod, "KIND_GATE", gate)
-        r = scan_mod.scan([str(release_tree)], options)
-        out[gate] = ([(f.rule, f.path, f.line, f.resource, f.message) for f in r.findings], r.inventory, r.problems, r.files_read)
+        scans[gate] = scan_mod.scan([str(release_tree)], options)
+
+    def gated(rel: str) -> bool:
+        raw = (scans[False].root / rel).read_bytes()
+        return kindgate.header_only(raw, raw.decode()) is not None and kindgate.well_formed(raw)
+
+    out = {}
+    for gate, r in scans.items():
+        inventory = r.inventory if gate else _headers_only(r.inventory, gated)
+        out[gate] = ([(f.rule, f.path, f.line, f.resource, f.message) for f in r.findings], inventory, r.problems, r.files_read)
     assert out[True] == out[False]
     assert out[True][0], "the release tree has findings (MM101 on sample DestinationRules)"
 
@@ -114,3 +145,55 @@ def test_the_fast_resolver_gives_pyyaml_tags_for_every_fixture_scalar():
     assert len(seen) > 500
     for value, implicit in seen:
         assert fast.resolve(yaml.ScalarNode, value, implicit) == reference.resolve(yaml.ScalarNode, value, implicit), value
+
+
+def test_the_header_gate_reads_the_header_with_the_file_s_own_lines():
+    raw = (b"# routes for the public API\napiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  hosts: [a]\n"
+           b"  http:\n  - route:\n    - destination: {host: a}\nmetadata:\n  name: api  # the public one\n  namespace: web\n")
+    header = kindgate.header_only(raw, raw.decode())
+    assert header is not None and header.count("\n") == raw.count(b"\n")
+    out = scan_mod.process_text("vs.yaml", raw, MAX)
+    (r,) = out.inventory.resources
+    assert r.data == {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "api", "namespace": "web"}}
+    assert (r.line(("apiVersion",)), r.line(("metadata", "namespace"))) == (2, 11)
+
+
+def test_the_header_gate_is_conservative():
+    def gate(raw: bytes):
+        return kindgate.header_only(raw, raw.decode())
+
+    assert gate(b"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: a\nspec: {}\n")
+    assert not gate(b"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nspec:\n  host: a\n")  # its spec is read
+    assert not gate(b"kind: VirtualService\n---\nkind: VirtualService\n")  # two documents
+    assert not gate(b'kind: VirtualService\n"spec": {}\n')  # a quoted top-level key
+    assert not gate(b"kind: VirtualService\n? spec\n: {}\n")  # a complex key
+    assert not gate(b"kind: VirtualService  # mesh-migrator: ignore[MM130]\n")  # a suppression needs the whole document
+    assert not gate(b"kind: VirtualService\nspec: &s {a: 1}\nx: *s\n")  # aliases
+
+
+def test_a_broken_or_odd_header_only_file_takes_the_full_path():
+    """A syntax error anywhere (MM001) and a header that does not read back as one document are left
+    to the full read, which reports them exactly as before."""
+    broken = b"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: a\nspec:\n  hosts: [a\n"
+    assert kindgate.header_only(broken, broken.decode()) is not None
+    out = scan_mod.process_text("broken.yaml", broken, MAX)
+    assert [p.message.split(":")[0] for p in out.problems] == ["YAML syntax error"]
+    flow = b"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a,\nnamespace: b}\n"
+    out = scan_mod.process_text("flow.yaml", flow, MAX)
+    assert [r.namespace for r in out.inventory.resources] == ["b"] and out.problems == []
+
+
+def test_nothing_reads_a_header_only_kind_beyond_its_header():
+    """The header gate is right only while no rule, remedy, SDS model, mesh view or inventory branch
+    reads these kinds' bodies: naming one of them in that code means it must leave HEADER_ONLY_KINDS."""
+    from migrator import inventory, shapes
+
+    kinds = {k.decode() for k in kindgate.HEADER_ONLY_KINDS}
+    assert not kinds & (inventory.WORKLOAD_KINDS | inventory.KEPT_KINDS | set(shapes.BY_KIND))
+    readers = [*(REPO / "migrator" / "rules").glob("*.py"), *(REPO / "migrator" / "remedies").glob("*.py"),
+               *(REPO / "migrator" / "plan").glob("*.py"),
+               *(REPO / "migrator" / n for n in ("sds.py", "mesh.py", "inventory.py", "topology.py", "fix.py"))]
+    for path in readers:
+        text = path.read_text(encoding="utf-8")
+        for kind in kinds:
+            assert f'"{kind}"' not in text and f"'{kind}'" not in text, (path.name, kind)
