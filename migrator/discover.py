@@ -255,14 +255,24 @@ def read_regular(path: Path) -> bytes:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(0, "not a regular file; not opened")
+        st_size = st.st_size
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
+        return _read_all(fd, st_size)
     finally:
         os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    """Everything up to end of file: a read of the stat-ed size and one that finds the end, instead of
+    a buffered file object per file; a short read or a file that grew meanwhile is read to its end."""
+    chunks = [os.read(fd, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(fd, max(size, 1 << 16)))
+    return chunks[0] if len(chunks) == 2 else b"".join(chunks)
 
 
 def _walk_dir(directory: Path, root: Path) -> tuple[list[str], list[Problem]]:

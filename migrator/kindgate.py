@@ -1,14 +1,16 @@
 """What a file's kind lets the scan skip, judged on its bytes before any YAML node is built (issue 15).
 
 Composing YAML nodes with positions is most of a scan's cost (six times libyaml's bare syntax check,
-bench/RESULTS.md), so two kinds of single-document files are read less:
+bench/RESULTS.md), so two sorts of files are read less:
 
-- ``ignored_kind_only``: the document is a kind nothing reads (IGNORED_KINDS: Services, dashboard
-  ConfigMaps …) — it is not parsed at all;
-- ``header_only``: the document is a kind the tool reads only by its header (HEADER_ONLY_KINDS:
-  VirtualService, AuthorizationPolicy … — MM130 and the plan read apiVersion, kind and metadata;
-  no rule, remedy or SDS model reads their spec) — only apiVersion, kind and metadata are parsed,
-  the other top-level entries are blanked line for line, so every position stays the file's own.
+- ``ignored_kind_only``: every document is a kind nothing reads (IGNORED_KINDS: Services, dashboard
+  ConfigMaps, CRD bundles …) — the file is not parsed at all;
+- ``reduced_text``: in any other file, documents of those kinds are blanked, and documents of a kind
+  the tool reads only by its header (HEADER_ONLY_KINDS: VirtualService, AuthorizationPolicy … —
+  MM130 and the plan read apiVersion, kind and metadata; no rule, remedy or SDS model reads their
+  spec) keep only apiVersion, kind and metadata.  Lines are blanked, not removed, so every document
+  keeps its index and every position is the file's own (CRD bundles beside a Deployment, a
+  VirtualService per file).
 
 Both run only after ``well_formed``: libyaml checks the whole file's syntax in C (no Python
 objects), so a broken file is still read the full way and reported (MM001).  What the inventory
@@ -27,76 +29,193 @@ import re
 #: or Helm `values.yaml` is read.
 IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"EndpointSlice", b"ServiceMonitor", b"PodMonitor",
                            b"PrometheusRule", b"PersistentVolumeClaim", b"Ingress", b"NetworkPolicy", b"PodDisruptionBudget",
-                           b"HorizontalPodAutoscaler"))
+                           b"HorizontalPodAutoscaler", b"CustomResourceDefinition"))
 #: istio.io kinds kept as resources only for their header: MM130 (served API versions) reads apiVersion
 #: and its line, the plan reads group/kind.  tests/test_parse_paths.py fails if a rule, remedy, the
 #: SDS model or the mesh view names one of them, or if the inventory reads one beyond its header.
 HEADER_ONLY_KINDS = frozenset((b"VirtualService", b"AuthorizationPolicy", b"PeerAuthentication", b"RequestAuthentication",
                                b"EnvoyFilter", b"Telemetry", b"WorkloadEntry", b"WorkloadGroup", b"ProxyConfig", b"WasmPlugin"))
 HEADER_KEYS = ("apiVersion", "kind", "metadata")
+#: fewer aliases than this cannot expand a document past documents.MAX_EXPANDED_NODES (250,000): n
+#: aliases arranged for the largest expansion (levels of 3 aliases to the level below) reach about
+#: 3^(n/3) nodes, 236,196 for n = 34 (3^10 x 4); every alias starts with `*`, so counting `*` bounds them
+ALIAS_BOMB_MIN_ALIASES = 32
 _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 #: a top-level entry the header gate understands: a plain key (no quotes, tags, anchors, complex keys)
 _PLAIN_ENTRY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)")
 
 
 def single_kind(raw: bytes) -> bytes | None:
-    """The kind of a file that is one plain document with one top-level `kind:` line, else None.
+    """The kind of a file that is one plain document with one top-level `kind:` line, else None."""
+    kinds = document_kinds(raw)
+    return kinds[0] if kinds is not None and len(kinds) == 1 else None
 
-    Byte-level and conservative: exactly one column-0 `kind:` line, no document marker (`---`,
-    `...`) after the first line, no suppression comment (its region needs the whole document), no
-    anchor with aliases (an alias bomb is reported whatever its kind).  Only substring searches run
-    over the whole file (multi-MB dashboards: a regex there cost more than the parse it saves).
+
+def document_kinds(raw: bytes) -> tuple[bytes, ...] | None:
+    """The top-level kind of every document of a plain file (one `kind:` line at column 0 each), else None.
+
+    Byte-level and conservative: documents are split at `---` lines; each one that holds more than
+    comments must have exactly one column-0 `kind:` line with a plain value.  Only substring
+    searches run over the whole file (multi-MB dashboards and CRD bundles: a regex there cost more
+    than the parse it saves).  A gate also needs plain_enough(raw).
     """
-    at = 0 if raw.startswith(b"kind:") else raw.find(b"\nkind:") + 1
-    if at == 0 and not raw.startswith(b"kind:"):
+    if b"\n..." in raw:
         return None
-    if raw.find(b"\nkind:", at) != -1:  # a second column-0 kind: several documents, or a List
-        return None
-    m = _KIND_LINE.match(raw, at)
-    if m is None:
-        return None
-    if b"mesh-migrator" in raw or (b"&" in raw and b"*" in raw) or b"\n---" in raw or b"\n..." in raw:
-        return None
-    return m.group(1)
-
-
-def ignored_kind_only(raw: bytes) -> bool:
-    """Is this file one document whose top-level `kind` is one nothing reads (IGNORED_KINDS)?
-
-    The caller also checks the syntax (well_formed).  SPIRE agent/server configs and Helm values kept
-    in a ConfigMap are read, so their names keep a file on the full path.
-    """
-    kind = single_kind(raw)
-    if kind is None or kind not in IGNORED_KINDS:
-        return False
-    return not (b"agent.conf" in raw or b"server.conf" in raw or b"values.y" in raw)
-
-
-def header_only(raw: bytes, text: str) -> str | None:
-    """For a file whose one document is a HEADER_ONLY kind: its text with every top-level entry but
-    apiVersion, kind and metadata blanked (newlines kept, so lines and columns are the file's own);
-    else None.  Any top-level line the gate does not understand (quoted or complex keys, a flow
-    mapping, a root sequence) sends the file down the full path.  The caller checks the syntax.
-    """
-    kind = single_kind(raw)
-    if kind is None or kind not in HEADER_ONLY_KINDS:
-        return None
-    lines = text.split("\n")
-    keep = True  # leading comments and blank lines
-    for i, line in enumerate(lines):
-        first = line[:1]
-        if first in ("", " ", "\t", "#", "\r"):
-            if not keep and first not in ("#", ""):
-                lines[i] = ""
+    kinds = []
+    for chunk in raw.split(b"\n---"):
+        at = 0 if chunk.startswith(b"kind:") else chunk.find(b"\nkind:") + 1
+        if at == 0 and not chunk.startswith(b"kind:"):
+            if _has_content(chunk):
+                return None  # a document without a column-0 kind: a values file, a List item …
             continue
-        if i == 0 and line.startswith("---"):  # the document start marker of the first line
+        if chunk.find(b"\nkind:", at) != -1:  # a second column-0 kind in one document: a List, a mis-split
+            return None
+        m = _KIND_LINE.match(chunk, at)
+        if m is None:
+            return None
+        kinds.append(m.group(1))
+    return tuple(kinds) or None
+
+
+def plain_enough(raw: bytes) -> bool:
+    """No suppression comment (its region needs the whole document) and nothing that may be an alias
+    bomb (reported whatever its kind): checked only for files whose kinds a gate would take."""
+    return b"mesh-migrator" not in raw and not may_hold_alias_bomb(raw)
+
+
+def _has_content(chunk: bytes) -> bool:
+    """Does this piece between `---` lines hold more than its marker line, blank lines and comments?"""
+    lines = chunk.split(b"\n")
+    if lines[0].startswith(b"---"):
+        rest = lines[0][3:].strip()
+        if rest and not rest.startswith(b"#"):
+            return True  # `--- value` or `--- |`: content on the marker line
+        lines = lines[1:]
+    return any(line.strip() and not line.lstrip().startswith(b"#") for line in lines)
+
+
+def ignored_kind_only(raw: bytes, kinds: tuple[bytes, ...] | None = None) -> bool:
+    """Is every document of this file of a kind nothing reads (IGNORED_KINDS)?
+
+    `kinds`: document_kinds(raw) when the caller has it.  The caller also checks the syntax
+    (well_formed).  SPIRE agent/server configs and Helm values kept in a ConfigMap are read, so
+    their names keep a file on the full path.
+    """
+    kinds = document_kinds(raw) if kinds is None else kinds
+    if not kinds or any(k not in IGNORED_KINDS for k in kinds):
+        return False
+    return not (b"agent.conf" in raw or b"server.conf" in raw or b"values.y" in raw) and plain_enough(raw)
+
+
+def reduced_text(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """The text with what nothing reads blanked, and the kinds of the documents still read, or None.
+
+    Documents (pieces between `---` lines) of IGNORED_KINDS are blanked whole, those of
+    HEADER_ONLY_KINDS down to apiVersion, kind and metadata; newlines and `---` lines are kept, so
+    every document keeps its index and every line its number.  A blanked first document (no `---`
+    before it) becomes `~`, so it still counts as a document.  None when nothing can be blanked, or
+    when any top-level line of a piece to reduce is not understood (quoted or complex keys, a flow
+    mapping, content on a `---` line): the full read takes the file.  The caller checks
+    document_kinds, plain_enough and the syntax (well_formed).
+    """
+    pieces = text.split("\n---")
+    kept: list[str] = []
+    reduced = False
+    for n, piece in enumerate(pieces):
+        kind = _piece_kind(piece)
+        if kind is None:
+            continue  # only comments: no document of its own
+        if kind == "List":
+            return None  # its items are documents of their own
+        keep = _keep_of(kind, piece)
+        if keep is None:
+            kept.append(kind)
+            continue
+        new = _blank(piece, keep, first=(n == 0))
+        if new is None:
+            return None
+        pieces[n] = new
+        reduced = True
+        if keep:
+            kept.append(kind)
+    return ("\n---".join(pieces), tuple(kept)) if reduced else None
+
+
+def _piece_kind(piece: str) -> str | None:
+    at = 0 if piece.startswith("kind:") else piece.find("\nkind:") + 1
+    if at == 0 and not piece.startswith("kind:"):
+        return None
+    return piece[at + 5:].split("\n", 1)[0].split("#", 1)[0].strip()
+
+
+def _keep_of(kind: str, piece: str) -> tuple[str, ...] | None:
+    """The top-level keys to keep of a document of this kind, or None to keep it whole."""
+    if kind.encode() in IGNORED_KINDS and not any(w in piece for w in ("agent.conf", "server.conf", "values.y")):
+        return ()
+    if kind.encode() in HEADER_ONLY_KINDS:
+        return HEADER_KEYS
+    return None
+
+
+def _blank(piece: str, keep: tuple[str, ...], first: bool) -> str | None:
+    """The piece with every top-level entry whose key is not in `keep` blanked, or None when a
+    top-level line is not a plain key."""
+    lines = piece.split("\n")
+    marker = not first or lines[0].startswith("---")  # the piece's own `---` line (a file may start with one)
+    start = 0
+    if marker:  # the rest of the `---` line: nothing but a comment may follow the marker
+        rest = lines[0][3:].strip() if first else lines[0].strip()
+        if rest and not rest.startswith("#"):
+            return None
+        start = 1
+    keeping = True  # comments and blank lines before the first key
+    for i in range(start, len(lines)):
+        line = lines[i]
+        head = line[:1]
+        if head in ("", " ", "\t", "#", "\r"):
+            if not keeping and head not in ("#", ""):
+                lines[i] = ""
             continue
         if _PLAIN_ENTRY.match(line) is None:
             return None
-        keep = line.split(":", 1)[0].rstrip() in HEADER_KEYS
-        if not keep:
+        keeping = line.split(":", 1)[0].rstrip() in keep
+        if not keeping:
             lines[i] = ""
+    if not keep and not marker:  # a first document without a `---` of its own: keep it a (null) document
+        at = next((i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")), None)
+        lines[at if at is not None else 0] = "~"
     return "\n".join(lines)
+
+
+#: `*` characters looked at one by one before may_hold_alias_bomb gives up and says "maybe"
+_STARS_LOOKED_AT = 20_000
+_ALIAS_BEFORE = frozenset(b" \t\n[{,")
+_NOT_ALIAS_AFTER = frozenset(b" \t\r\n,]}")
+
+
+def may_hold_alias_bomb(raw: bytes) -> bool:
+    """Could this file expand past MAX_EXPANDED_NODES through aliases (an anchor and enough aliases)?
+
+    An alias is `*name` after a blank, a line start or a flow indicator; a `*` elsewhere or followed
+    by a blank or flow indicator is not one (Markdown lists, globs and `a*b` in CRD descriptions).
+    Each `*` is found with a C search and judged by its neighbours, so the cost follows the number
+    of `*`, not the file's size; over-counting (`**bold**` after a space) only sends a file down the
+    full path.
+    """
+    if b"&" not in raw:
+        return False
+    aliases = looked = 0
+    i = raw.find(b"*")
+    while i != -1:
+        looked += 1
+        if looked > _STARS_LOOKED_AT:
+            return True
+        if (i == 0 or raw[i - 1] in _ALIAS_BEFORE) and i + 1 < len(raw) and raw[i + 1] not in _NOT_ALIAS_AFTER:
+            aliases += 1
+            if aliases >= ALIAS_BOMB_MIN_ALIASES:
+                return True
+        i = raw.find(b"*", i + 1)
+    return False
 
 
 def well_formed(raw: bytes) -> bool:

@@ -24,7 +24,8 @@ from migrator.model import Finding, Problem, ScanOptions
 from migrator import rules as rules_mod
 from migrator import shapes
 from migrator.isolate import collect_isolated
-from migrator.kindgate import HEADER_ONLY_KINDS, header_only, ignored_kind_only, well_formed
+from migrator.kindgate import (HEADER_ONLY_KINDS, IGNORED_KINDS, document_kinds, ignored_kind_only, may_hold_alias_bomb, plain_enough,
+                               reduced_text, well_formed)
 
 #: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4).
 #: Literal words first: `bytes in` scans several times faster than the regex engine, and most files
@@ -109,14 +110,18 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = N
     """Decode, prefilter, parse and collect one file; never raises for bad input."""
     if b"{{" in raw and "/templates/" in f"/{path}":  # a Helm chart template: rendered line for line
         return FileOutcome(path, *_templates().scan_template(path, raw, abspath, max_bytes))
-    if _plain_ascii(raw, max_bytes) and _skippable(raw, path):  # decode would accept it: no need to build the text
+    plain = _plain_ascii(raw, max_bytes)  # decode would accept it: the gates may run before the text is built
+    gate = _gate(raw, path) if plain else None
+    if gate is SKIP:
         return FileOutcome(path, Inventory(), [], False)
     text, problem = decode(path, raw, max_bytes)
     if problem:
         return FileOutcome(path, Inventory(), [problem], False)
-    if _skippable(raw, path):
-        return FileOutcome(path, Inventory(), [], False)
-    loaded = _header_read(path, raw, text) if KIND_GATE else None
+    if not plain:
+        gate = _gate(raw, path)
+        if gate is SKIP:
+            return FileOutcome(path, Inventory(), [], False)
+    loaded = _reduced_read(path, raw, text) if gate is REDUCE else None
     if loaded is None:
         loaded = load_text(path, text)
     documents, shape_problems = shapes.admit(loaded.documents)  # wrong shapes never reach the inventory
@@ -124,35 +129,44 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = N
     return FileOutcome(path, inventory, loaded.problems + shape_problems + internal, True, len(loaded.documents))
 
 
-def _header_read(path: str, raw: bytes, text: str):
-    """The file read as its header only (kindgate.header_only), or None for the full read: any doubt
-    (not such a kind, a syntax error anywhere, a header that does not read back as that one document)
-    takes the full path, which reports what there is to report."""
-    header = header_only(raw, text)
-    if header is None or not well_formed(raw):
+SKIP, REDUCE = "skip", "reduce"
+
+
+def _gate(raw: bytes, path: str) -> str | None:
+    """SKIP when nothing in this file can reach the inventory (the byte prefilter, then the ignored-kind
+    gate); REDUCE when some documents need not be read, or only by their header (kindgate.reduced_text);
+    None: read it all."""
+    if not may_matter(raw, path) and not may_hold_alias_bomb(raw):
+        return SKIP
+    if not KIND_GATE:
         return None
-    loaded = load_text(path, header)
-    docs = loaded.documents
-    if loaded.problems or len(docs) != 1 or not isinstance(docs[0].data, dict) or docs[0].kind.encode() not in HEADER_ONLY_KINDS:
+    kinds = document_kinds(raw)
+    if kinds is None:
+        return None
+    if ignored_kind_only(raw, kinds) and well_formed(raw):
+        return SKIP
+    if any(k in IGNORED_KINDS or k in HEADER_ONLY_KINDS for k in kinds) and plain_enough(raw):
+        return REDUCE
+    return None
+
+
+def _reduced_read(path: str, raw: bytes, text: str):
+    """The file read with what nothing reads blanked (kindgate.reduced_text), or None for the full
+    read: any doubt (a line the gate does not understand, a syntax error anywhere, documents that do
+    not read back as the kinds expected) takes the full path, which reports what there is to report."""
+    reduced = reduced_text(text)
+    if reduced is None or not well_formed(raw):
+        return None
+    body, kinds = reduced
+    loaded = load_text(path, body)
+    if loaded.problems or tuple(d.kind for d in loaded.documents if isinstance(d.data, dict)) != kinds:
         return None
     return loaded
-
-
-def _skippable(raw: bytes, path: str) -> bool:
-    """Nothing in this file can reach the inventory: the byte prefilter, then the kind gate."""
-    if not may_matter(raw, path) and not _alias_heavy(raw):
-        return True
-    return KIND_GATE and ignored_kind_only(raw) and well_formed(raw)
 
 
 def _plain_ascii(raw: bytes, max_bytes: int) -> bool:
     """ASCII text within the size limit: documents.decode would return it without a problem."""
     return len(raw) <= max_bytes and raw.isascii() and b"\x00" not in raw
-
-
-def _alias_heavy(raw: bytes) -> bool:
-    """Alias-heavy files are parsed even when irrelevant, so an alias bomb is reported, not ignored."""
-    return b"&" in raw and raw.count(b"*") > 64
 
 
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:

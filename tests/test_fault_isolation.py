@@ -42,7 +42,10 @@ def repo(tmp_path):
 
 
 def _configmap(entry: str) -> str:
-    return f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  namespace: payments\ndata:\n  {entry}\n"
+    """A ConfigMap the inventory reads (Helm values for a Flux valuesFrom), with `entry` on line 7:
+    documents of kinds nothing reads are only syntax-checked (see the test at the end)."""
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  namespace: payments\ndata:\n  {entry}\n"
+            "  values.yaml: |\n    pilot:\n      env: {}\n")
 
 
 def _scan(repo, scan_json, text: str):
@@ -302,3 +305,15 @@ def test_debug_prints_the_traceback_of_an_isolated_error(odd_crashes, run_cli, m
     assert code == 3
     assert "Traceback (most recent call last)" in err and "RuntimeError: unforeseen" in err
     assert '"MM101"' in out
+
+
+def test_a_document_nothing_reads_is_syntax_checked_but_its_values_are_not_built(repo, scan_json):
+    """Beside a DestinationRule, a plain ConfigMap (a kind nothing reads) is blanked before the parse
+    (migrator/kindgate.py): a syntax error anywhere in the file is still MM001, but a value that only
+    a full build would reject (`!!int abc`) is not reported, as in a file the prefilter drops."""
+    plain = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  namespace: payments\ndata:\n  {}\n"
+    report, lines = _scan(repo, scan_json, plain.format("x: !!int abc") + "---\n" + plain.format("y: ok"))
+    assert lines == [] and report["errors"] == []
+    (repo / "odd.yaml").write_text(NEIGHBOUR + plain.format("x: [unclosed"))
+    code, report, err = scan_json(str(repo))
+    assert code == 1 and [(e["path"], e["line"]) for e in report["errors"]] == [("odd.yaml", NEIGHBOUR_LINES + 8)], err

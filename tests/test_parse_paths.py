@@ -1,9 +1,9 @@
 """Differential test: the rules' inputs do not depend on which read path produced them (issue 15).
 
 For speed, scan.process_text skips files whose only document is a kind nothing reads
-(kindgate.ignored_kind_only: Services, plain ConfigMaps, dashboards …) instead of parsing them, and
-reads only the header of files whose only document is a kind read by its header alone
-(kindgate.header_only: VirtualService, AuthorizationPolicy …).  That is only correct if the facts
+(kindgate.ignored_kind_only: Services, plain ConfigMaps, dashboards, CRD bundles …) instead of parsing
+them, and elsewhere blanks documents of those kinds and reads only the header of documents of a kind
+read by its header alone (kindgate.reduced_text: VirtualService, AuthorizationPolicy …).  That is only correct if the facts
 the rules see — resources with their data, kind, apiVersion and line index, pins, proxies, flags,
 TLS settings (inside Resource.data), links, installs, suppressions — are exactly what a full parse
 of the same file gives (for header-only kinds: its apiVersion, kind and metadata).  These tests
@@ -38,6 +38,13 @@ def _both_paths(path: Path, rel: str, monkeypatch):
     return fast, full
 
 
+def _reducible(raw: bytes) -> bool:
+    """Does scan read this file reduced (kindgate.reduced_text)?"""
+    text = raw.decode("utf-8")
+    return (kindgate.document_kinds(raw) is not None and kindgate.plain_enough(raw) and kindgate.reduced_text(text) is not None
+            and kindgate.well_formed(raw))
+
+
 def _headers_only(inventory, gated=lambda path: True):
     """The full read's inventory as the header gate must give it: header-only kinds in files the gate
     takes (`gated(path)`) keep apiVersion, kind and metadata, and the lines of those keys."""
@@ -58,7 +65,7 @@ def _compare(files: list[Path], root: Path, monkeypatch) -> tuple[int, int]:
         rel = path.relative_to(root).as_posix()
         fast, full = _both_paths(path, rel, monkeypatch)
         if fast.inventory != full.inventory:
-            assert kindgate.header_only(path.read_bytes(), path.read_text(encoding="utf-8")) is not None, rel
+            assert _reducible(path.read_bytes()), rel
             assert fast.inventory == _headers_only(full.inventory), rel
             assert fast.problems == full.problems == [], rel
             headers += 1
@@ -94,8 +101,7 @@ def test_whole_scan_is_identical_with_and_without_the_gate(release_tree, monkeyp
         scans[gate] = scan_mod.scan([str(release_tree)], options)
 
     def gated(rel: str) -> bool:
-        raw = (scans[False].root / rel).read_bytes()
-        return kindgate.header_only(raw, raw.decode()) is not None and kindgate.well_formed(raw)
+        return _reducible((scans[False].root / rel).read_bytes())
 
     out = {}
     for gate, r in scans.items():
@@ -116,14 +122,22 @@ def test_the_gate_is_conservative():
     gate = scan_mod.ignored_kind_only
     assert gate(b"apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n")
     assert gate(b"---\napiVersion: v1\nkind: ConfigMap\ndata:\n  a: b\n")
-    assert not gate(b"apiVersion: v1\nkind: Service\n---\napiVersion: apps/v1\nkind: Deployment\n")  # two documents
+    assert not gate(b"apiVersion: v1\nkind: Service\n---\napiVersion: apps/v1\nkind: Deployment\n")  # a Deployment is read
+    assert gate(b"# CRDs\n---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n---\n# next\n---\n"
+                b"apiVersion: v1\nkind: Service\n")  # every document ignored (empty ones and comments between)
+    assert not gate(b"kind: Service\n---\nimage: istio/proxyv2\n")  # a document without a kind: a values file
+    assert not gate(b"kind: Service\n---\nkind: Service\nkind: ConfigMap\n")  # two kinds in one piece: not understood
     assert not gate(b"kind: Service\n...\nfoo: bar\n")
     assert not gate(b"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n")
     assert not gate(b"kind: ConfigMap\ndata:\n  agent.conf: |\n    agent {}\n")  # SPIRE agent config is read
     assert not gate(b"kind: Service  # mesh-migrator: ignore[MM101]\n")
     assert not gate(b"kind: List\nitems:\n- kind: Service\n")
     assert not gate(b"image: istio/proxyv2\n")  # no kind: a values file
-    assert not gate(b"kind: ConfigMap\na: &a [x, x]\nb: [*a, *a]\n")  # aliases: an alias bomb is reported whatever its kind
+    assert gate(b"kind: ConfigMap\na: &a [x, x]\nb: [*a, *a]\n")  # 2 aliases cannot make a bomb
+    bomb = b"kind: ConfigMap\na0: &a0 [x, x, x]\n" + b"".join(b"a%d: &a%d [*a%d, *a%d, *a%d]\n" % (i, i, i - 1, i - 1, i - 1) for i in range(1, 12))
+    assert not gate(bomb)  # 33 aliases may: an alias bomb is reported whatever its kind
+    out = scan_mod.process_text("bomb.yaml", bomb, MAX)
+    assert [p.message.split("(")[-1] for p in out.problems] == ["alias bomb?); not scanned"]
 
 
 def test_the_fast_resolver_gives_pyyaml_tags_for_every_fixture_scalar():
@@ -150,32 +164,63 @@ def test_the_fast_resolver_gives_pyyaml_tags_for_every_fixture_scalar():
 def test_the_header_gate_reads_the_header_with_the_file_s_own_lines():
     raw = (b"# routes for the public API\napiVersion: networking.istio.io/v1\nkind: VirtualService\nspec:\n  hosts: [a]\n"
            b"  http:\n  - route:\n    - destination: {host: a}\nmetadata:\n  name: api  # the public one\n  namespace: web\n")
-    header = kindgate.header_only(raw, raw.decode())
-    assert header is not None and header.count("\n") == raw.count(b"\n")
+    body, kinds = kindgate.reduced_text(raw.decode())
+    assert kinds == ("VirtualService",) and body.count("\n") == raw.count(b"\n")
     out = scan_mod.process_text("vs.yaml", raw, MAX)
     (r,) = out.inventory.resources
     assert r.data == {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": "api", "namespace": "web"}}
     assert (r.line(("apiVersion",)), r.line(("metadata", "namespace"))) == (2, 11)
 
 
-def test_the_header_gate_is_conservative():
-    def gate(raw: bytes):
-        return kindgate.header_only(raw, raw.decode())
+def test_a_bundle_keeps_its_document_indexes_and_lines_when_crds_are_blanked():
+    """A CRD bundle with a Deployment in it (kserve.yaml, cert-manager.yaml): the CRDs are blanked, the
+    Deployment is read with the index and lines a full read gives (edits locate documents by index)."""
+    crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: x.example.com\nspec:\n  group: example.com\n"
+    deployment = ("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: web\nspec:\n  template:\n"
+                  "    metadata:\n      annotations:\n        inject.istio.io/templates: sidecar,spire\n    spec:\n"
+                  "      containers:\n      - name: api\n        image: istio/proxyv2:1.22.0\n")
+    for raw in ((crd + "---\n" + crd + "---\n" + deployment).encode(), ("---\n" + crd + "---\n# between\n---\n" + deployment).encode(),
+                (deployment + "---\n" + crd).encode()):
+        reduced = kindgate.reduced_text(raw.decode())
+        assert reduced is not None and reduced[1] == ("Deployment",)
+        fast, full = _both_paths_raw(raw)
+        assert fast.inventory == full.inventory and fast.problems == full.problems == []
+        assert [(p.doc, p.line) for p in fast.inventory.pins] == [(p.doc, p.line) for p in full.inventory.pins] != []
 
-    assert gate(b"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: a\nspec: {}\n")
-    assert not gate(b"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nspec:\n  host: a\n")  # its spec is read
-    assert not gate(b"kind: VirtualService\n---\nkind: VirtualService\n")  # two documents
-    assert not gate(b'kind: VirtualService\n"spec": {}\n')  # a quoted top-level key
-    assert not gate(b"kind: VirtualService\n? spec\n: {}\n")  # a complex key
-    assert not gate(b"kind: VirtualService  # mesh-migrator: ignore[MM130]\n")  # a suppression needs the whole document
-    assert not gate(b"kind: VirtualService\nspec: &s {a: 1}\nx: *s\n")  # aliases
+
+def _both_paths_raw(raw: bytes):
+    import pytest as _pytest
+
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scan_mod, "KIND_GATE", True)
+        fast = scan_mod.process_text("bundle.yaml", raw, MAX)
+        mp.setattr(scan_mod, "KIND_GATE", False)
+        full = scan_mod.process_text("bundle.yaml", raw, MAX)
+    return fast, full
 
 
-def test_a_broken_or_odd_header_only_file_takes_the_full_path():
-    """A syntax error anywhere (MM001) and a header that does not read back as one document are left
-    to the full read, which reports them exactly as before."""
+def test_the_reduction_is_conservative():
+    def reduced(raw: bytes):
+        return kindgate.reduced_text(raw.decode())
+
+    assert reduced(b"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: a\nspec: {}\n")
+    assert not reduced(b"apiVersion: networking.istio.io/v1\nkind: DestinationRule\nspec:\n  host: a\n")  # its spec is read
+    assert not reduced(b'kind: VirtualService\n"spec": {}\n')  # a quoted top-level key
+    assert not reduced(b"kind: VirtualService\n? spec\n: {}\n")  # a complex key
+    assert not reduced(b"kind: Service\n--- !!map\nkind: Service\n")  # content on a `---` line
+    assert not reduced(b"kind: List\nitems: []\n---\nkind: Service\n")  # List items are documents of their own
+    assert reduced(b"kind: ConfigMap\ndata:\n  agent.conf: x\n---\nkind: Service\n")[1] == ("ConfigMap",)  # SPIRE config is read
+    vs = b"kind: VirtualService\nspec: &s {a: 1}\nx: *s\n"
+    assert kindgate.plain_enough(vs)  # an alias, no bomb
+    assert not kindgate.plain_enough(b"kind: VirtualService\nspec: &s {a: 1}\nx: [" + b"*s, " * 40 + b"]\n")  # may be a bomb
+    assert not kindgate.plain_enough(b"kind: VirtualService  # mesh-migrator: ignore[MM130]\n")  # a suppression needs it all
+
+
+def test_a_broken_or_odd_reduced_file_takes_the_full_path():
+    """A syntax error anywhere (MM001) and documents that do not read back as expected are left to the
+    full read, which reports them exactly as before."""
     broken = b"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: a\nspec:\n  hosts: [a\n"
-    assert kindgate.header_only(broken, broken.decode()) is not None
+    assert kindgate.reduced_text(broken.decode()) is not None
     out = scan_mod.process_text("broken.yaml", broken, MAX)
     assert [p.message.split(":")[0] for p in out.problems] == ["YAML syntax error"]
     flow = b"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: a,\nnamespace: b}\n"
