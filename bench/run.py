@@ -1,6 +1,6 @@
 """Benchmark mesh-migrator against a plain CSafeLoader load of the same files, on several inputs in one run.
 
-    python bench/run.py [--reps 5] [--inputs sparse,dense,istio-1.22.0] [--yamllint-reps 0] [--markdown]
+    python bench/run.py [--reps 5] [--inputs sparse,dense,istio-1.22.0] [--tree kubeflow=DIR] [--yamllint-reps 0] [--markdown]
                         [--src DIR]   # time another checkout's migrator/ (e.g. the commit before a change)
 
 Inputs (each a git work tree of its own under bench/, gitignored, created on first use):
@@ -10,7 +10,9 @@ Inputs (each a git work tree of its own under bench/, gitignored, created on fir
   DestinationRules, Services) plus two 5 MB dashboard ConfigMaps;
 - ``istio-1.22.0``: Istio's own release tree (samples/ + manifests/, Apache-2.0), extracted from
   fixtures/real-trees/istio-1.22.0-samples-manifests.tar.xz;
-- ``tiny``: fixtures/spire-istio-1.22 (four files): start-up, what a pre-commit hook pays per run.
+- ``tiny``: fixtures/spire-istio-1.22 (four files): start-up, what a pre-commit hook pays per run;
+- ``--tree NAME=DIR`` (repeatable): any existing checkout, e.g. ``kubeflow=…`` for kubeflow/manifests
+  (Apache-2.0, 1,090 YAML files, 34 MB: too big to store here; `git archive` of a clone is enough).
 
 For every input it times, each in a fresh subprocess, interleaved round-robin over the repetitions so
 that machine noise (other processes, CPU frequency, page cache) spreads over all of them alike:
@@ -136,6 +138,15 @@ def prepare(name: str, regenerate: bool) -> Path:
     sys.exit(f"unknown input {name!r} (known: {', '.join(INPUTS)})")
 
 
+def _tree(spec: str) -> tuple[str, Path]:
+    """`--tree NAME=DIR`: a real repository too big to keep in this one (kubeflow/manifests is 34 MB of
+    YAML); timed like the stored inputs, findings compared across --jobs likewise."""
+    name, sep, path = spec.partition("=")
+    if not sep or not name or name in INPUTS or not Path(path).is_dir():
+        sys.exit(f"--tree {spec!r}: expected NAME=DIR with a new name and an existing directory")
+    return name, Path(path).resolve()
+
+
 def mm_argv(src: str | None) -> list[str]:
     """How to start mesh-migrator: the installed script, or `python -m migrator` from another checkout."""
     if src:  # not `-m migrator`: that puts the current directory (maybe this checkout) first on sys.path
@@ -175,6 +186,8 @@ def main() -> int:
     ap.add_argument("--inputs", default=",".join(INPUTS), help=f"comma-separated, from {', '.join(INPUTS)}")
     ap.add_argument("--yamllint-reps", type=int, default=0, help="timed yamllint runs on the sparse input (default 0: slow)")
     ap.add_argument("--regenerate", action="store_true", help="regenerate/extract the inputs even if they exist")
+    ap.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                    help="also time an existing checkout (e.g. kubeflow=/path/to/kubeflow/manifests); repeatable")
     ap.add_argument("--src", help="time the migrator package of this checkout (PYTHONPATH=SRC python -m migrator)")
     ap.add_argument("--markdown", action="store_true", help="also print the table as Markdown (for bench/RESULTS.md)")
     ap.add_argument("--json", dest="json_out", help="write the raw measurements to this file")
@@ -190,8 +203,9 @@ def main() -> int:
 
     cmds: dict[tuple[str, str], list[str]] = {}
     stats = {}
-    for name in args.inputs.split(","):
-        corpus = prepare(name, args.regenerate)
+    trees = dict(_tree(t) for t in args.tree)
+    for name in [*args.inputs.split(","), *trees]:
+        corpus = trees[name] if name in trees else prepare(name, args.regenerate)
         stats[name] = corpus_stats(corpus)
         print(f"input {name}: {corpus} ({stats[name][0]} files, {stats[name][1] / 1e6:.1f} MB)")
         for cmd, argv in commands(name, corpus, mm, args.yamllint_reps > 0).items():
