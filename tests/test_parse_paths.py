@@ -242,3 +242,25 @@ def test_nothing_reads_a_header_only_kind_beyond_its_header():
         text = path.read_text(encoding="utf-8")
         for kind in kinds:
             assert f'"{kind}"' not in text and f"'{kind}'" not in text, (path.name, kind)
+
+
+def test_fix_edits_the_same_document_of_a_bundle_either_way(tmp_path, run_cli, monkeypatch):
+    """Edits locate documents by index: with CRDs and a VirtualService blanked around it, the
+    DestinationRule of a bundle gets exactly the diff a full read plans."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "spire-istio-1.22", repo)
+    dr = repo / "apps" / "payments" / "destinationrule-stripe.yaml"
+    crd = ("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: things.example.com\n"
+           "spec:\n  group: example.com\n  names: {kind: Thing, plural: things}\n")
+    vs = ("apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: stripe\n  namespace: payments\n"
+          "spec:\n  hosts: [api.stripe.com]\n  http:\n  - route:\n    - destination: {host: api.stripe.com}\n")
+    dr.write_text(crd + "---\n" + vs + "---\n" + dr.read_text(encoding="utf-8"))
+    diffs = {}
+    for gate in (True, False):
+        monkeypatch.setattr(scan_mod, "KIND_GATE", gate)
+        code, out, err = run_cli("fix", str(repo), "--strategy", "skip-verify")
+        diffs[gate] = out
+    assert diffs[True] == diffs[False]
+    assert "destinationrule-stripe.yaml" in diffs[True] and "+" in diffs[True]
