@@ -193,14 +193,15 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
 
 
 def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
-    """The outcomes of `work` from a pool of forked workers, in `work`'s order (findings never depend on --jobs).
+    """The outcomes of `work` from this process and forked workers, in `work`'s order (findings never
+    depend on --jobs).
 
-    Largest files first, in small chunks, results taken as they come: a repository's big files sit
-    together (one directory of dashboards), and in order they all landed in the last chunk, one
-    worker busy and the other idle.  A file that contributed nothing comes back as its `parsed` flag
-    alone, not as a pickled empty outcome.
+    Largest files first, handed out as the processes become free (migrator/parallel.py): a
+    repository's big files sit together (one directory of dashboards), and in order they all landed
+    with one process while the other idled.  This process works too, so its own outcomes are never
+    pickled; a worker's file that contributed nothing comes back as its `parsed` flag alone.
     """
-    import multiprocessing
+    from migrator.parallel import map_shared
 
     sizes = []
     for cand, _ in work:
@@ -210,13 +211,15 @@ def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
             sizes.append(0)
     order = sorted(range(len(work)), key=lambda i: -sizes[i])
     results: list = [None] * len(work)
-    ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
-    with ctx.Pool(jobs) as pool:
-        tasks = [(i, work[i]) for i in order]
-        for i, outcome in pool.imap_unordered(_process_indexed, tasks, chunksize=_chunksize(len(work), jobs)):
-            results[i] = outcome
-            if progress:
-                progress(1)
+
+    def one(k: int):
+        i = order[k]
+        return _process_indexed((i, work[i]))[1]
+
+    for k, outcome in map_shared(len(order), one, jobs):
+        results[order[k]] = outcome
+        if progress:
+            progress(1)
     for (cand, _), outcome in zip(work, results):
         yield outcome if isinstance(outcome, FileOutcome) else FileOutcome(cand.relpath, _EMPTY, [], outcome)
 
@@ -232,12 +235,6 @@ def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "Fil
     if not outcome.problems and outcome.inventory == _EMPTY:
         return index, outcome.parsed
     return index, outcome
-
-
-def _chunksize(files: int, jobs: int) -> int:
-    """Files per task sent to a worker: about 32 tasks per worker (fewer round trips through the
-    pool's pipes than one file a task, yet fine-grained enough that the workers finish together)."""
-    return max(4, min(128, files // (jobs * 32)))
 
 
 def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> ScanResult:

@@ -1,0 +1,114 @@
+"""Run one function over many indexes in this process and forked workers, sharing the work as it goes.
+
+Why not multiprocessing.Pool: with `--jobs 2` on two cores the pool's two workers did all the work
+while the parent mostly waited, yet the parent's start-up, discovery and rules are a third of a
+scan; every result crossed a pipe and was pickled twice; and the pool's feeder queued every task at
+once, so the split could not follow how long files took (bench/RESULTS.md).  Here the parent is one
+of the `jobs` processes: it and `jobs - 1` forked workers take the next indexes from one shared
+counter (largest files first, in small batches), workers send their results back through a pipe
+that a thread of the parent drains, and the parent keeps its own results without pickling them.
+
+A worker that dies (killed, out of memory) loses only the indexes it had taken: the parent runs
+those itself afterwards, so every index is done exactly once or the error surfaces in the parent.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from typing import Any, Callable, Iterator
+
+#: indexes a process takes at a time: one while the large files at the front are handed out (so no
+#: process gets two of them), then a few (fewer round trips on the shared counter)
+FIRST_BATCH, BATCH = 1, 8
+
+
+def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tuple[int, Any]]:
+    """(i, work(i)) for every i in range(count), in completion order, computed by `jobs` processes.
+
+    `work` runs in forked workers as it is (no pickling of the function); its results must pickle.
+    """
+    if jobs <= 1 or count == 0 or not hasattr(os, "fork"):
+        for i in range(count):
+            yield i, work(i)
+        return
+    ctx = multiprocessing.get_context("fork")
+    counter, lock = ctx.RawValue("q", 0), ctx.Lock()
+    front = FIRST_BATCH * jobs * 4
+
+    def take() -> range:
+        with lock:
+            start = counter.value
+            step = FIRST_BATCH if start < front else BATCH
+            counter.value = start + step
+        return range(start, min(start + step, count))
+
+    received: list[tuple[int, Any]] = []
+    workers, pipes, readers = [], [], []
+    try:
+        for _ in range(jobs - 1):  # every fork before any thread starts
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_worker, args=(take, work, send), daemon=True)
+            proc.start()
+            send.close()  # the worker holds the only write end: its exit ends the reader's loop
+            workers.append(proc)
+            pipes.append(recv)
+        for recv in pipes:
+            reader = threading.Thread(target=_drain, args=(recv, received), daemon=True)
+            reader.start()
+            readers.append(reader)
+        done: set[int] = set()
+        while True:
+            batch = take()
+            if not batch:
+                break
+            for i in batch:
+                done.add(i)
+                yield i, work(i)
+            yield from _flush(received, done)
+        for reader in readers:
+            reader.join()
+        yield from _flush(received, done)
+        for i in range(count):  # taken by a worker that died before sending them
+            if i not in done:
+                done.add(i)
+                yield i, work(i)
+    finally:
+        for proc in workers:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+
+
+def _flush(received: list, done: set[int]) -> Iterator[tuple[int, Any]]:
+    """The results the reader threads have collected so far (list.pop is atomic under the GIL)."""
+    while received:
+        i, value = received.pop()
+        done.add(i)
+        yield i, value
+
+
+def _worker(take: Callable[[], range], work: Callable[[int], Any], send) -> None:
+    """A forked worker: take batches until none is left, send each result as it is ready."""
+    try:
+        while True:
+            batch = take()
+            if not batch:
+                break
+            for i in batch:
+                send.send((i, work(i)))
+    finally:
+        send.close()
+        os._exit(0)  # no atexit handlers or inherited buffers of the parent flushed twice
+
+
+def _drain(recv, out: list) -> None:
+    """Reader thread: move a worker's results into `out` until its pipe closes."""
+    try:
+        while True:
+            out.append(recv.recv())
+    except (EOFError, OSError):
+        pass
+    finally:
+        recv.close()

@@ -1,0 +1,57 @@
+"""migrator.parallel.map_shared: every index exactly once, whoever computes it, even when a worker dies."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from migrator.parallel import map_shared
+
+
+def _square(i: int) -> tuple[int, int]:
+    return i * i, os.getpid()
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_every_index_once_with_its_result(jobs):
+    out = list(map_shared(200, _square, jobs))
+    assert sorted(i for i, _ in out) == list(range(200))
+    assert all(value[0] == i * i for i, value in out)
+
+
+def test_the_parent_and_a_worker_share_the_work():
+    import time
+
+    def slow(i: int) -> int:
+        time.sleep(0.002)
+        return os.getpid()
+
+    pids = {pid for _, pid in map_shared(100, slow, 2)}
+    assert os.getpid() in pids and len(pids) == 2
+
+
+def test_indexes_a_dead_worker_took_are_done_by_the_parent():
+    parent = os.getpid()
+
+    def dies_in_worker(i: int) -> int:
+        if os.getpid() != parent and i % 7 == 3:
+            os._exit(1)  # killed mid-batch: what it took but did not send must not be lost
+        return i
+
+    out = dict(map_shared(60, dies_in_worker, 2))
+    assert sorted(out) == list(range(60)) and all(out[i] == i for i in out)
+
+
+def test_an_error_in_the_work_surfaces_in_the_parent():
+    def boom(i: int) -> int:
+        if i == 5:
+            raise RuntimeError("unforeseen")
+        return i
+
+    with pytest.raises(RuntimeError, match="unforeseen"):
+        list(map_shared(20, boom, 2))
+
+
+def test_no_work_and_no_fork_for_nothing():
+    assert list(map_shared(0, _square, 2)) == []
