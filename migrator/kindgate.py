@@ -36,19 +36,9 @@ IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"
 HEADER_ONLY_KINDS = frozenset((b"VirtualService", b"AuthorizationPolicy", b"PeerAuthentication", b"RequestAuthentication",
                                b"EnvoyFilter", b"Telemetry", b"WorkloadEntry", b"WorkloadGroup", b"ProxyConfig", b"WasmPlugin"))
 HEADER_KEYS = ("apiVersion", "kind", "metadata")
-#: fewer aliases than this cannot expand a document past documents.MAX_EXPANDED_NODES (250,000): n
-#: aliases arranged for the largest expansion (levels of 3 aliases to the level below) reach about
-#: 3^(n/3) nodes, 236,196 for n = 34 (3^10 x 4); every alias starts with `*`, so counting `*` bounds them
-ALIAS_BOMB_MIN_ALIASES = 32
 _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 #: a top-level entry the header gate understands: a plain key (no quotes, tags, anchors, complex keys)
 _PLAIN_ENTRY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)")
-
-
-def single_kind(raw: bytes) -> bytes | None:
-    """The kind of a file that is one plain document with one top-level `kind:` line, else None."""
-    kinds = document_kinds(raw)
-    return kinds[0] if kinds is not None and len(kinds) == 1 else None
 
 
 def document_kinds(raw: bytes) -> tuple[bytes, ...] | None:
@@ -78,9 +68,9 @@ def document_kinds(raw: bytes) -> tuple[bytes, ...] | None:
 
 
 def plain_enough(raw: bytes) -> bool:
-    """No suppression comment (its region needs the whole document) and nothing that may be an alias
-    bomb (reported whatever its kind): checked only for files whose kinds a gate would take."""
-    return b"mesh-migrator" not in raw and not may_hold_alias_bomb(raw)
+    """No suppression comment (its region needs the whole document) and no alias (an alias bomb is
+    reported whatever its kind): checked only for files whose kinds a gate would take."""
+    return b"mesh-migrator" not in raw and not has_aliases(raw)
 
 
 def _has_content(chunk: bytes) -> bool:
@@ -187,35 +177,48 @@ def _blank(piece: str, keep: tuple[str, ...], first: bool) -> str | None:
     return "\n".join(lines)
 
 
-#: `*` characters looked at one by one before may_hold_alias_bomb gives up and says "maybe"
-_STARS_LOOKED_AT = 20_000
-_ALIAS_BEFORE = frozenset(b" \t\n[{,")
-_NOT_ALIAS_AFTER = frozenset(b" \t\r\n,]}")
+#: `&`/`*` characters looked at one by one before has_aliases gives up and says "maybe"
+_MARKS_LOOKED_AT = 20_000
+#: what may stand right before an anchor or alias: a blank, a line break, a flow indicator, `:` after a
+#: quoted flow key ({"a":*b})
+_MARK_AFTER = frozenset(b" \t\r\n[{,:")
+_MARK_NAME = re.compile(rb"[^ \t\r\n\[\]{},]+")
 
 
-def may_hold_alias_bomb(raw: bytes) -> bool:
-    """Could this file expand past MAX_EXPANDED_NODES through aliases (an anchor and enough aliases)?
+def has_aliases(raw: bytes) -> bool:
+    """Could a document of this file use an alias (`*name` where the file also has `&name`)?
 
-    An alias is `*name` after a blank, a line start or a flow indicator; a `*` elsewhere or followed
-    by a blank or flow indicator is not one (Markdown lists, globs and `a*b` in CRD descriptions).
-    Each `*` is found with a C search and judged by its neighbours, so the cost follows the number
-    of `*`, not the file's size; over-counting (`**bold**` after a space) only sends a file down the
-    full path.
+    Aliases are why the gates step aside: an alias bomb is reported whatever its kind, and an
+    alias in a header may point into a part that would be blanked.  `&&` and `**bold**` in CRD
+    descriptions are not aliases of any anchor, so they do not count.  Each `&` and `*` is found
+    with a C search and judged by its neighbours: the cost follows their number, not the file's size.
     """
-    if b"&" not in raw:
+    if b"&" not in raw or b"*" not in raw:
         return False
-    aliases = looked = 0
-    i = raw.find(b"*")
+    anchors = _marked_names(raw, b"&")
+    if anchors is None:
+        return True
+    if not anchors:
+        return False
+    aliases = _marked_names(raw, b"*")
+    return aliases is None or not anchors.isdisjoint(aliases)
+
+
+def _marked_names(raw: bytes, mark: bytes) -> set[bytes] | None:
+    """The names after every `mark` that stands where an anchor/alias can (None: too many to look at)."""
+    names: set[bytes] = set()
+    looked = 0
+    i = raw.find(mark)
     while i != -1:
         looked += 1
-        if looked > _STARS_LOOKED_AT:
-            return True
-        if (i == 0 or raw[i - 1] in _ALIAS_BEFORE) and i + 1 < len(raw) and raw[i + 1] not in _NOT_ALIAS_AFTER:
-            aliases += 1
-            if aliases >= ALIAS_BOMB_MIN_ALIASES:
-                return True
-        i = raw.find(b"*", i + 1)
-    return False
+        if looked > _MARKS_LOOKED_AT:
+            return None
+        if i == 0 or raw[i - 1] in _MARK_AFTER or (i == 3 and raw.startswith(b"\xef\xbb\xbf")):
+            m = _MARK_NAME.match(raw, i + 1)
+            if m:
+                names.add(m.group())
+        i = raw.find(mark, i + 1)
+    return names
 
 
 def well_formed(raw: bytes) -> bool:

@@ -24,7 +24,7 @@ from migrator.model import Finding, Problem, ScanOptions
 from migrator import rules as rules_mod
 from migrator import shapes
 from migrator.isolate import collect_isolated
-from migrator.kindgate import (HEADER_ONLY_KINDS, IGNORED_KINDS, document_kinds, ignored_kind_only, may_hold_alias_bomb, plain_enough,
+from migrator.kindgate import (HEADER_ONLY_KINDS, IGNORED_KINDS, document_kinds, ignored_kind_only, plain_enough,
                                reduced_text, well_formed)
 
 #: bytes that every file that can matter contains; the rest are never parsed (yaml-editing.md §4).
@@ -136,7 +136,7 @@ def _gate(raw: bytes, path: str) -> str | None:
     """SKIP when nothing in this file can reach the inventory (the byte prefilter, then the ignored-kind
     gate); REDUCE when some documents need not be read, or only by their header (kindgate.reduced_text);
     None: read it all."""
-    if not may_matter(raw, path) and not may_hold_alias_bomb(raw):
+    if not may_matter(raw, path) and not _alias_heavy(raw):
         return SKIP
     if not KIND_GATE:
         return None
@@ -167,6 +167,11 @@ def _reduced_read(path: str, raw: bytes, text: str):
 def _plain_ascii(raw: bytes, max_bytes: int) -> bool:
     """ASCII text within the size limit: documents.decode would return it without a problem."""
     return len(raw) <= max_bytes and raw.isascii() and b"\x00" not in raw
+
+
+def _alias_heavy(raw: bytes) -> bool:
+    """Alias-heavy files are parsed even when irrelevant, so an alias bomb is reported, not ignored."""
+    return b"&" in raw and raw.count(b"*") > 64
 
 
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
