@@ -3,8 +3,8 @@
     python bench/stages.py [--corpus bench/corpus] [--reps 3]
 
 Runs the pipeline's stages by hand with the same public functions migrator/scan.py uses, so the
-split stays honest as the code changes: discover, read, decode + prefilter, YAML load (compose and
-construct, documents.load_text), collect (inventory.collect), views + rules, JSON rendering.  Also
+split stays honest as the code changes: discover, read, decode + gates (scan._gate), YAML load
+(compose and construct, documents.load_text, of what the kind gates leave), collect (inventory.collect), views + rules, JSON rendering.  Also
 prints what the plain CSafeLoader baseline spends on the files the prefilter keeps and on those it
 drops, which bounds what any prefilter can save.
 """
@@ -30,7 +30,8 @@ def stages(corpus: Path) -> dict[str, float]:
     from migrator.mesh import build_views
     from migrator.model import ScanOptions
     from migrator.report import jsonout
-    from migrator.scan import ScanResult, apply_suppressions, may_matter
+    from migrator.discover import read_regular
+    from migrator.scan import REDUCE, SKIP, ScanResult, _gate, _reduced_read, apply_suppressions
 
     opts = ScanOptions()
     out: dict[str, float] = {}
@@ -41,27 +42,28 @@ def stages(corpus: Path) -> dict[str, float]:
     out["discover (git ls-files)"] = clock() - t
 
     t = clock()
-    raws = [(c.relpath, c.abspath.read_bytes()) for c in candidates]
+    raws = [(c.relpath, read_regular(c.abspath)) for c in candidates]
     out["read bytes"] = clock() - t
 
     t = clock()
     kept = []
     for path, raw in raws:
         text, problem = decode(path, raw, opts.max_file_bytes)
-        if text is not None and may_matter(raw):
-            kept.append((path, text))
-    out["decode + prefilter"] = clock() - t
+        gate = _gate(raw, path) if text is not None else SKIP
+        if gate is not SKIP:
+            kept.append((path, raw, text, gate))
+    out["decode + gates (prefilter, kinds; C syntax check of skipped kinds)"] = clock() - t
 
     inventory = Inventory()
     load_s = collect_s = 0.0
-    for path, text in kept:  # one file at a time, as the scan streams them
+    for path, raw, text, gate in kept:  # one file at a time, as the scan streams them
         t = clock()
-        lf = load_text(path, text)
+        lf = (_reduced_read(path, raw, text) if gate is REDUCE else None) or load_text(path, text)
         t2 = clock()
         inventory.merge(collect(path, text, lf.documents))
         load_s += t2 - t
         collect_s += clock() - t2
-    out[f"YAML load ({len(kept)} files)"] = load_s
+    out[f"YAML load ({len(kept)} files, gated documents blanked)"] = load_s
     out["collect (inventory)"] = collect_s
 
     t = clock()
