@@ -37,6 +37,9 @@ HEADER_ONLY_KINDS = frozenset((b"VirtualService", b"AuthorizationPolicy", b"Peer
                                b"EnvoyFilter", b"Telemetry", b"WorkloadEntry", b"WorkloadGroup", b"ProxyConfig", b"WasmPlugin"))
 HEADER_KEYS = ("apiVersion", "kind", "metadata")
 _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
+#: the line starts document_kinds looks at: a document marker, a document end, a top-level kind
+_LINE_MARKS = re.compile(rb"\n(---|\.\.\.|kind:)")
+_FIRST_MARK = re.compile(rb"(---|\.\.\.|kind:)")
 #: a top-level entry the header gate understands: a plain key (no quotes, tags, anchors, complex keys)
 _PLAIN_ENTRY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)")
 
@@ -45,25 +48,36 @@ def document_kinds(raw: bytes) -> tuple[bytes, ...] | None:
     """The top-level kind of every document of a plain file (one `kind:` line at column 0 each), else None.
 
     Byte-level and conservative: documents are split at `---` lines; each one that holds more than
-    comments must have exactly one column-0 `kind:` line with a plain value.  Only substring
-    searches run over the whole file (multi-MB dashboards and CRD bundles: a regex there cost more
-    than the parse it saves).  A gate also needs plain_enough(raw).
+    comments must have exactly one column-0 `kind:` line with a plain value; a `...` line sends the
+    file down the full path.  The line starts that matter are found in one pass of one regular
+    expression anchored on the newline (a substring search per marker cost three passes over
+    multi-MB dashboards and CRD bundles).  A gate also needs plain_enough(raw).
     """
-    if b"\n..." in raw:
-        return None
-    kinds = []
-    for chunk in raw.split(b"\n---"):
-        at = 0 if chunk.startswith(b"kind:") else chunk.find(b"\nkind:") + 1
-        if at == 0 and not chunk.startswith(b"kind:"):
-            if _has_content(chunk):
-                return None  # a document without a column-0 kind: a values file, a List item …
-            continue
-        if chunk.find(b"\nkind:", at) != -1:  # a second column-0 kind in one document: a List, a mis-split
+    kinds: list[bytes] = []
+    start, kind = 0, None  # the current piece: where it starts, its kind line's value
+    marks = _LINE_MARKS.finditer(raw)
+    first = _FIRST_MARK.match(raw)
+    for at, mark in ([(0, first.group(1))] if first else []) + [(m.start(1), m.group(1)) for m in marks]:
+        if mark == b"...":
             return None
-        m = _KIND_LINE.match(chunk, at)
+        if mark == b"---":
+            if at > 0:
+                if kind is None and _has_content(raw[start:at - 1]):
+                    return None  # a document without a column-0 kind: a values file, a List item …
+                if kind is not None:
+                    kinds.append(kind)
+            start, kind = at, None
+            continue
+        if kind is not None:  # a second column-0 kind in one document: a List, a mis-split
+            return None
+        m = _KIND_LINE.match(raw, at)
         if m is None:
             return None
-        kinds.append(m.group(1))
+        kind = m.group(1)
+    if kind is None and _has_content(raw[start:]):
+        return None
+    if kind is not None:
+        kinds.append(kind)
     return tuple(kinds) or None
 
 
