@@ -55,3 +55,44 @@ def test_an_error_in_the_work_surfaces_in_the_parent():
 
 def test_no_work_and_no_fork_for_nothing():
     assert list(map_shared(0, _square, 2)) == []
+
+
+def test_ctrl_c_during_a_parallel_scan_exits_130_and_leaves_no_worker(tmp_path):
+    """The parent terminates its workers when interrupted; none outlives the run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = tmp_path / "ctrlc-repo"
+    for i in range(400):
+        d = repo / f"team-{i % 20}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"dr-{i}.yaml").write_text(
+            "apiVersion: networking.istio.io/v1beta1\nkind: DestinationRule\nmetadata:\n"
+            f"  name: dr-{i}\n  namespace: team-{i % 20}\nspec:\n  host: api-{i}.example.com\n"
+            "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n" + "# padding\n" * 2000)
+
+    def alive() -> list[str]:
+        out = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and str(repo).encode() in (proc / "cmdline").read_bytes():
+                    out.append(proc.name)
+            except OSError:
+                continue
+        return out
+
+    p = subprocess.Popen([sys.executable, "-m", "migrator", "scan", str(repo), "--jobs", "2", "--format", "json"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(alive()) < 2 and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until a worker is forked
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode in (130, 1), err  # 1: the scan finished before the signal
+    if p.returncode == 130:
+        assert "interrupted" in err
+    time.sleep(0.2)
+    assert alive() == []
