@@ -18,8 +18,9 @@ import os
 import re
 import stat
 import subprocess
-from dataclasses import dataclass
+import sys
 from pathlib import Path
+from typing import Iterator
 
 from migrator.fsio import is_own_temp
 from migrator.model import Problem
@@ -31,12 +32,38 @@ SAFE_GIT = ("-c", "core.fsmonitor=false")
 _ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".terraform", "__pycache__", ".venv"}
 
 
-@dataclass(frozen=True)
 class Candidate:
-    """A file to read: its absolute path and the path reported to users (relative to the root)."""
+    """A file to read: its absolute path and the path reported to users (relative to the root).
 
-    abspath: Path
-    relpath: str
+    Kept for the whole scan, one per file, so it holds the absolute path as a string and makes the
+    Path on request: a PosixPath with its cached parts is ~700 bytes, the string ~100 (at 20,000
+    files that was 12 MB of the peak, bench/RESULTS.md "Memory").
+    """
+
+    __slots__ = ("_abspath", "relpath")
+
+    def __init__(self, abspath: "Path | str", relpath: str):
+        object.__setattr__(self, "_abspath", os.fspath(abspath))
+        object.__setattr__(self, "relpath", relpath)
+
+    @property
+    def abspath(self) -> Path:
+        return Path(self._abspath)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Candidate is immutable: cannot set {name}")
+
+    def __eq__(self, other):
+        return isinstance(other, Candidate) and (self._abspath, self.relpath) == (other._abspath, other.relpath)
+
+    def __hash__(self):
+        return hash((self._abspath, self.relpath))
+
+    def __repr__(self):
+        return f"Candidate(abspath={self.abspath!r}, relpath={self.relpath!r})"
+
+    def __reduce__(self):
+        return (Candidate, (self._abspath, self.relpath))
 
 
 class UsageError(Exception):
@@ -59,27 +86,29 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     excluded = ExcludeMatcher(excludes)
     real_dirs: dict[str, str] = {}
     for p in roots:
-        files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else ([p.absolute()], []))
-        problems.extend(probs)
+        # the walk yields one Path at a time: a list of every file's Path was ~700 bytes a file at the
+        # scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
+        files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else (iter([p.absolute()]), []))
+        found: list[Problem] = []
         for f in files:
             rel = _relative(f, root)
             if rel in seen or excluded(rel):
                 continue
             seen.add(rel)
             if is_own_temp(f.name):
-                problems.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
-                                        "`fix --write` in this directory removes it, or delete it", kind="skipped"))
+                found.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
+                                     "`fix --write` in this directory removes it, or delete it", kind="skipped"))
                 continue
             if p.is_dir() and not f.name.endswith(YAML_SUFFIXES):
                 continue
             if os.path.islink(f):  # not Path.is_symlink: it raises in a directory we may not search
                 problem = _check_link(f, root, rel)
                 if problem:
-                    problems.append(problem)
+                    found.append(problem)
                     continue
             problem = _check_regular(f, rel)
             if problem:
-                problems.append(problem)
+                found.append(problem)
                 continue
             real = _realpath(f, real_dirs)
             if real in seen_real:
@@ -90,6 +119,8 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
                 continue
             seen.add(real_rel)
             candidates.append(Candidate(Path(real) if real_rel != rel else f, real_rel))
+        problems.extend(probs)  # the walk's own problems (filled while walking) come first, as before
+        problems.extend(found)
     candidates.sort(key=lambda c: c.relpath)
     return root, candidates, problems
 
@@ -233,8 +264,11 @@ def read_regular(path: Path) -> bytes:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(0, "not a regular file; not opened")
+        if st.st_size >= _BIG_READ and not _BIG_READS_MAPPED:
+            _map_big_reads()
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as fh:
@@ -243,7 +277,33 @@ def read_regular(path: Path) -> bytes:
         os.close(fd)
 
 
-def _walk_dir(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:
+#: file buffers at least this big get their own memory mapping (see _map_big_reads)
+_BIG_READ = 1 << 20
+_BIG_READS_MAPPED: list[bool] = []
+
+
+def _map_big_reads() -> None:
+    """Make glibc give every allocation of 1 MiB or more its own mapping, returned to the system on free.
+
+    Why: glibc raises its mmap threshold to the largest block freed so far, so after the first
+    multi-megabyte file every later file buffer comes from the heap; the heap keeps the freed space,
+    later small allocations split it, and the next big file extends the heap again.  With fifty 5 MB
+    dashboards that was ~10 MB of a scan's peak RSS that no object held (bench/RESULTS.md "Memory").
+    Once per process, on the first big file; a no-op where there is no glibc `mallopt`.
+    """
+    _BIG_READS_MAPPED.append(True)
+    try:
+        import ctypes
+
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+        if mallopt is not None and sys.platform.startswith("linux"):
+            mallopt(-3, _BIG_READ)  # M_MMAP_THRESHOLD (malloc.h); a fixed value also stops the dynamic raise
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - no C library to ask
+        pass
+
+
+def _walk_dir(directory: Path, root: Path) -> tuple[Iterator[Path], list[Problem]]:
+    """The files under directory, as an iterator, and the problems met (complete once it is exhausted)."""
     listed = _git_files(directory)
     if listed is not None:
         files, unreadable = listed
@@ -258,7 +318,7 @@ def _unreadable_dir(path: Path, root: Path, why: str) -> Problem:
 _GIT_UNREADABLE = re.compile(r"could not open directory '(.*)': (.*)$")
 
 
-def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | None:
+def _git_files(directory: Path) -> tuple[Iterator[Path], list[tuple[str, str]]] | None:
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree."""
     try:
         inside = subprocess.run(
@@ -275,19 +335,22 @@ def _git_files(directory: Path) -> tuple[list[Path], list[tuple[str, str]]] | No
         return None
     if out.returncode != 0:
         return None
-    files = []
-    for raw in out.stdout.split(b"\0"):
-        if not raw:
-            continue
-        p = directory / os.fsdecode(raw)
-        if _present(p):  # deleted-but-tracked files are gone from the tree
-            files.append(p)
     unreadable = []  # git lists what it can and warns about directories it cannot open
     for line in os.fsdecode(out.stderr).splitlines():
         m = _GIT_UNREADABLE.search(line)
         if m:
             unreadable.append((m.group(1), m.group(2)))
-    return files, unreadable
+    return _listed(directory, out.stdout), unreadable
+
+
+def _listed(directory: Path, listing: bytes) -> Iterator[Path]:
+    """The files of `git ls-files -z` output that are present, one at a time."""
+    for raw in listing.split(b"\0"):
+        if not raw:
+            continue
+        p = directory / os.fsdecode(raw)
+        if _present(p):  # deleted-but-tracked files are gone from the tree
+            yield p
 
 
 def _present(p: Path) -> bool:
@@ -301,10 +364,13 @@ def _present(p: Path) -> bool:
     return p.is_file() or p.is_symlink()
 
 
-def _plain_walk(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]:
-    """os.walk without following links, honouring .gitignore files met on the way."""
-    files: list[Path] = []
+def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[Path], list[Problem]]:
+    """os.walk without following links, honouring .gitignore files met on the way (problems: filled while walking)."""
     problems: list[Problem] = []
+    return _walk_files(directory, root, problems), problems
+
+
+def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterator[Path]:
     ignores: list[tuple[Path, list[str]]] = []
 
     def unreadable(exc: OSError) -> None:
@@ -319,8 +385,7 @@ def _plain_walk(directory: Path, root: Path) -> tuple[list[Path], list[Problem]]
         for name in sorted(filenames):
             p = here / name
             if not _ignored(p, ignores, False):
-                files.append(p)
-    return files, problems
+                yield p
 
 
 def _read_gitignore(path: Path) -> list[str]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from migrator.documents import Document, embedded_document
-from migrator.model import FlagSetting, InjectorTemplate, Pin, Proxy, Resource
+from migrator.model import FlagSetting, InjectorTemplate, LineIndex, Pin, Proxy, Resource
 from migrator.versions import parse_revision, parse_tag
 
 #: the charts that install istiod itself (a control plane); base/cni/ztunnel/gateway do not
@@ -176,6 +177,29 @@ class Inventory:
         for name in self.FACT_LISTS:
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
+
+    def pack(self) -> tuple:
+        """The non-empty parts only, as plain tuples: what a --jobs worker sends back for one file.
+
+        Why: the parent holds every file's result until the pool is done (they are merged in file
+        order), and an Inventory of fifteen mostly empty lists is ~1.3 KB a file (bench/RESULTS.md "Memory").
+        """
+        facts = tuple((name, lst) for name in self.FACT_LISTS if (lst := getattr(self, name)))
+        return facts, self.injected_namespaces or None
+
+    @classmethod
+    def unpack(cls, packed: tuple) -> "Inventory":
+        """The inventory pack() described, with its strings shared again (a pickle copy made its own)."""
+        facts, namespaces = packed
+        inv = cls(**dict(facts), injected_namespaces=namespaces or {})
+        for r in inv.resources:
+            r.kind, r.api_version, r.name, r.namespace = _share(r.kind), _share(r.api_version), _share(r.name), _share(r.namespace)
+            _share_values(r.data)
+        for p in inv.proxies:
+            p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
+            p.labels, p.annotations = _shared_strings(p.labels), _shared_strings(p.annotations)
+            p.templates = tuple(_share(t) for t in p.templates)
+        return inv
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,9 +742,9 @@ class Collector:
             return
         meta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else {}
         pod = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
-        labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()} if isinstance(meta.get("labels"), dict) else {}
-        ann = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()} if isinstance(meta.get("annotations"), dict) else {}
-        namespace = doc.namespace or "default"
+        labels = _shared_strings(meta.get("labels"))
+        ann = _shared_strings(meta.get("annotations"))
+        namespace = _share(doc.namespace or "default")
         containers = [c for c in (pod.get("containers") or []) if isinstance(c, dict)]
         for i, c in enumerate(containers):
             self._image(c.get("image"), doc, tpl_path + ("spec", "containers", i, "image"), f"{doc.kind} {doc.name}")
@@ -762,8 +786,9 @@ class Collector:
         else:
             injected_ns = ""
         return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
-                     str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"), spire, reason, self.path, line,
-                     confidence if spire else (injected_ns or "high"), tuple(templates), ann, self.env, labels.get("istio.io/rev", ""))
+                     _share(str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default")), spire, _share(reason),
+                     self.path, line, confidence if spire else (injected_ns or "high"), tuple(_share(t) for t in templates), ann,
+                     self.env, labels.get("istio.io/rev", ""))
 
     def _spire_by_templates(self, templates: list[str]) -> tuple[bool, str, str]:
         """Resolved later against the injector templates of the whole repo; record the wish here."""
@@ -830,8 +855,51 @@ class Collector:
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
         _index_lines(doc, doc.node, (), lines, 0)
+        _share_values(doc.data)
         self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, doc.data, self.path, doc.index,
-                                           lines, self.env, base_path=doc.base_path))
+                                           LineIndex.of(lines), self.env, base_path=doc.base_path))
+
+
+#: strings up to this length are shared between facts (sys.intern): the values that repeat across a
+#: repository's resources (namespaces, kinds, apiVersions, TLS modes, label values, template names)
+_SHARED_MAX = 128
+
+
+def _share(text: Any) -> Any:
+    """One string object per distinct short text, however many files repeat it.
+
+    Why: every file's parse makes its own copy of "networking.istio.io/v1beta1", its namespace, "ISTIO_MUTUAL",
+    "sidecar,spire" …, and the inventory keeps them for the whole scan (bench/RESULTS.md "Memory").
+    Interned strings are freed with their last user, so this holds nothing beyond the scan.
+    """
+    return sys.intern(text) if type(text) is str and len(text) <= _SHARED_MAX else text
+
+
+def _shared_strings(mapping: Any) -> dict[str, str]:
+    """A label/annotation mapping as str -> str (as the rules compare them), with shared strings."""
+    if not isinstance(mapping, dict):
+        return {}
+    return {_share(str(k)): _share(str(v)) for k, v in mapping.items()}
+
+
+def _share_values(value: Any, depth: int = 0) -> None:
+    """Replace the short string values inside a kept resource's data by shared ones, in place (same values)."""
+    if depth > 32:
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if type(v) is str:
+                if len(v) <= _SHARED_MAX:
+                    value[k] = sys.intern(v)
+            elif isinstance(v, (dict, list)):
+                _share_values(v, depth + 1)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if type(v) is str:
+                if len(v) <= _SHARED_MAX:
+                    value[i] = sys.intern(v)
+            elif isinstance(v, (dict, list)):
+                _share_values(v, depth + 1)
 
 
 #: the parts of a kept resource whose lines rules report; everything else (status, managedFields,
@@ -935,6 +1003,7 @@ def resolve_spire_templates(inv: Inventory) -> None:
     defined: dict[str, list[InjectorTemplate]] = {}
     for t in inv.templates:
         defined.setdefault(t.name, []).append(t)
+    reasons: dict[str, str] = {}  # one reason string per text, not one per proxy
     for p in inv.proxies:
         if p.confidence != "pending":
             continue
@@ -946,8 +1015,9 @@ def resolve_spire_templates(inv: Inventory) -> None:
             # copy): the SPIRE reading is kept, since missing a broken proxy is the worse mistake
             other = next((d for d in defined[t.name] if not d.spire), None)
             p.spire, p.confidence = True, "low" if other else "high"
-            p.spire_reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket" + (
+            reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket" + (
                 f"; another definition ({other.path}:{other.line}) does not" if other else "")
+            p.spire_reason = reasons.setdefault(reason, reason)
         elif "spire" in names and "spire" not in defined:
             p.spire, p.confidence = True, "low"
             p.spire_reason = "injection template 'spire' is not defined in the repo; assumed to be Istio's SPIRE template"

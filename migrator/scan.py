@@ -234,21 +234,28 @@ def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
             results[i] = outcome
             if progress:
                 progress(1)
-    for (cand, _), outcome in zip(work, results):
-        yield outcome if isinstance(outcome, FileOutcome) else FileOutcome(cand.relpath, _EMPTY, [], outcome)
+    for i, (cand, _) in enumerate(work):
+        outcome, results[i] = results[i], None  # merged: the parent keeps one copy of each fact
+        if isinstance(outcome, tuple):
+            parsed, problems, packed, documents = outcome
+            yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems, parsed, documents)
+        else:
+            yield FileOutcome(cand.relpath, _EMPTY, [], outcome)
 
 
 #: the inventory of a file that contributed nothing (merge only reads it)
 _EMPTY = Inventory()
 
 
-def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "FileOutcome | bool"]:
-    """Worker side of _parallel: (index, outcome), or (index, parsed flag) when the file gave nothing."""
+def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "tuple | bool"]:
+    """Worker side of _parallel: (index, (parsed, problems, packed inventory, documents)), or (index,
+    parsed flag) when the file gave nothing; the parent holds these until the pool is done, so they
+    carry only the non-empty fact lists (Inventory.pack)."""
     index, item = task
     outcome = process_candidate(item)
     if not outcome.problems and outcome.inventory == _EMPTY:
         return index, outcome.parsed
-    return index, outcome
+    return index, (outcome.parsed, outcome.problems, outcome.inventory.pack(), outcome.documents)
 
 
 def _chunksize(files: int, jobs: int) -> int:

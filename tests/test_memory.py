@@ -1,0 +1,162 @@
+"""What a scan keeps for the whole run stays compact (issue 15, flat memory; bench/RESULTS.md "Memory").
+
+No RSS or timing thresholds here (they flake on a shared machine): these tests pin the *shape* of what
+is kept — no parse trees in the merged inventory, line indexes that share their key paths, strings
+shared across files, candidates without Path objects, worker results that carry only their facts —
+so a change that brings per-file bulk back fails a test instead of a benchmark.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+
+import yaml
+
+from conftest import FIXTURES
+from migrator import scan as scan_mod
+from migrator.discover import Candidate, _walk_dir, discover
+from migrator.documents import Document
+from migrator.inventory import Inventory
+from migrator.model import LineIndex, ScanOptions
+
+
+def _reachable(root, limit: int = 200_000):
+    """Every object reachable from root through containers and instance attributes (slots included)."""
+    seen, stack = set(), [root]
+    while stack and len(seen) < limit:
+        x = stack.pop()
+        if id(x) in seen or isinstance(x, (type, str, int, float, bool, bytes)) or x is None:
+            continue
+        seen.add(id(x))
+        yield x
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
+        else:
+            if hasattr(x, "__dict__"):
+                stack.append(x.__dict__)
+            for cls in type(x).__mro__:
+                for name in getattr(cls, "__slots__", ()):
+                    if hasattr(x, name):
+                        stack.append(getattr(x, name))
+
+
+def _scan(path, jobs: int = 1):
+    return scan_mod.scan([str(path)], ScanOptions(jobs=jobs))
+
+
+def test_the_merged_inventory_holds_no_parse_trees():
+    """Documents and PyYAML nodes are per-file: the inventory keeps values and resolved line numbers."""
+    for fixture in ("spire-istio-1.22", "multi-env", "kubectl-dump", "helm-chart-templates"):
+        inv = _scan(FIXTURES / fixture).inventory
+        assert inv.resources or inv.proxies or inv.pins, fixture
+        kept = [type(o).__name__ for o in _reachable(inv) if isinstance(o, (Document, yaml.Node, yaml.Mark))]
+        assert kept == [], f"{fixture}: the inventory keeps {sorted(set(kept))}"
+
+
+def test_resources_of_one_shape_share_their_line_layout(tmp_path):
+    for i in range(3):
+        (tmp_path / f"dr{i}.yaml").write_text(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n"
+            f"  name: dr{i}\n  namespace: team\nspec:\n  host: svc{i}.team.svc.cluster.local\n"
+            + "\n" * i + "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n")
+    resources = _scan(tmp_path).inventory.resources
+    assert [r.name for r in resources] == ["dr0", "dr1", "dr2"]
+    assert all(isinstance(r.lines, LineIndex) for r in resources)
+    assert len({id(r.lines._layout) for r in resources}) == 1  # one copy of the key paths
+    # the line numbers are each resource's own (dr2 has two blank lines before trafficPolicy)
+    assert [r.line(("spec", "trafficPolicy", "tls", "mode")) for r in resources] == [10, 11, 12]
+    # and strings that repeat across files are one object: apiVersion, namespace, TLS mode
+    for get in (lambda r: r.api_version, lambda r: r.namespace, lambda r: r.data["spec"]["trafficPolicy"]["tls"]["mode"]):
+        assert len({id(get(r)) for r in resources}) == 1
+
+
+def test_line_index_reads_like_the_dict_it_replaces():
+    d = {(): 1, ("spec",): 5, ("spec", "host"): 6, ("spec", "subsets", 0): 9}
+    idx = LineIndex.of(d)
+    assert idx == d and d == idx and dict(idx) == d and list(idx) == list(d) and len(idx) == 4
+    assert idx[("spec", "host")] == 6 and idx.get(("nope",)) is None and idx.get(("nope",), 3) == 3
+    assert ("spec",) in idx and ("metadata",) not in idx
+    assert idx != {(): 1}
+    back = pickle.loads(pickle.dumps(idx))
+    assert back == d and back._layout is idx._layout  # a worker's copy joins the parent's layout
+    try:
+        LineIndex([(), ("a",)], [1])
+    except ValueError as exc:
+        assert "2 paths but 1 lines" in str(exc)
+    else:
+        raise AssertionError("a length mismatch must be refused")
+
+
+def test_candidates_keep_a_string_not_a_path(tmp_path):
+    (tmp_path / "a.yaml").write_text("kind: Namespace\n")
+    _, candidates, _ = discover([str(tmp_path)])
+    (cand,) = candidates
+    assert not hasattr(cand, "__dict__") and isinstance(cand._abspath, str)
+    assert cand.abspath == (tmp_path / "a.yaml").resolve() and cand.relpath == "a.yaml"
+    assert pickle.loads(pickle.dumps(cand)) == cand
+    try:
+        cand.relpath = "b.yaml"
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a Candidate is immutable")
+
+
+def test_the_walk_yields_files_one_at_a_time(tmp_path):
+    """No list of every file's Path: the walk is consumed as discover() goes (plain trees and git work trees)."""
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    files, problems = _walk_dir(tmp_path, tmp_path)
+    assert not isinstance(files, (list, tuple)) and iter(files) is files
+    assert [f.name for f in files] == ["a.yaml"] and problems == []
+
+
+def test_a_worker_result_carries_only_its_facts_and_comes_back_equal():
+    raw = b"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: payments
+  namespace: shop
+spec:
+  host: payments.shop.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: SIMPLE
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  template:
+    metadata:
+      labels:
+        app: web
+      annotations:
+        inject.istio.io/templates: sidecar,spire
+    spec:
+      containers:
+        - name: web
+          image: example.com/web:1
+"""
+    outcome = scan_mod.process_text("shop/dr.yaml", raw, 8 << 20)
+    assert outcome.inventory.resources and outcome.inventory.proxies
+    packed = outcome.inventory.pack()
+    facts, _ = packed
+    assert facts and all(lst for _, lst in facts)  # no empty lists travel
+    back = Inventory.unpack(pickle.loads(pickle.dumps(packed)))
+    assert back == outcome.inventory
+    for r in back.resources:
+        assert r.kind is sys.intern(r.kind) and r.api_version is sys.intern(r.api_version)
+    for p in back.proxies:
+        assert p.namespace is sys.intern(p.namespace) and all(t is sys.intern(t) for t in p.templates)
+
+
+def test_parallel_and_serial_scans_keep_the_same_inventory():
+    serial, parallel = _scan(FIXTURES / "multi-env"), _scan(FIXTURES / "multi-env", jobs=2)
+    assert serial.inventory == parallel.inventory
+    assert [(f.rule, f.path, f.line) for f in serial.findings] == [(f.rule, f.path, f.line) for f in parallel.findings]
