@@ -35,35 +35,43 @@ _ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".terraform", "__pyc
 class Candidate:
     """A file to read: its absolute path and the path reported to users (relative to the root).
 
-    Kept for the whole scan, one per file, so it holds the absolute path as a string and makes the
-    Path on request: a PosixPath with its cached parts is ~700 bytes, the string ~100 (at 20,000
-    files that was 12 MB of the peak, bench/RESULTS.md "Memory").
+    Kept for the whole scan, one per file, so it is small: no Path (a PosixPath with its cached parts
+    is ~700 bytes), and when the absolute path is the scan root joined with the relative one (every
+    file but those reached through a symlink) only the shared root string and the relative path
+    (bench/RESULTS.md "Memory").  `abspath` makes the Path on request.
     """
 
-    __slots__ = ("_abspath", "relpath")
+    __slots__ = ("_root", "_abspath", "relpath")
 
-    def __init__(self, abspath: "Path | str", relpath: str):
-        object.__setattr__(self, "_abspath", os.fspath(abspath))
+    def __init__(self, abspath: "Path | str", relpath: str, root: str | None = None):
+        text = os.fspath(abspath)
+        shared = root is not None and text == os.path.join(root, relpath)
+        object.__setattr__(self, "_root", root if shared else None)
+        object.__setattr__(self, "_abspath", None if shared else text)
         object.__setattr__(self, "relpath", relpath)
 
     @property
+    def abspath_text(self) -> str:
+        return self._abspath if self._abspath is not None else os.path.join(self._root, self.relpath)
+
+    @property
     def abspath(self) -> Path:
-        return Path(self._abspath)
+        return Path(self.abspath_text)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"Candidate is immutable: cannot set {name}")
 
     def __eq__(self, other):
-        return isinstance(other, Candidate) and (self._abspath, self.relpath) == (other._abspath, other.relpath)
+        return isinstance(other, Candidate) and (self.abspath_text, self.relpath) == (other.abspath_text, other.relpath)
 
     def __hash__(self):
-        return hash((self._abspath, self.relpath))
+        return hash((self.abspath_text, self.relpath))
 
     def __repr__(self):
         return f"Candidate(abspath={self.abspath!r}, relpath={self.relpath!r})"
 
     def __reduce__(self):
-        return (Candidate, (self._abspath, self.relpath))
+        return (Candidate, (self.abspath_text, self.relpath, self._root))
 
 
 class UsageError(Exception):
@@ -85,6 +93,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     seen_real: set[str] = set()
     excluded = ExcludeMatcher(excludes)
     real_dirs: dict[str, str] = {}
+    root_text = os.fspath(root)
     for p in roots:
         # the walk yields one Path at a time: a list of every file's Path was ~700 bytes a file at the
         # scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
@@ -118,7 +127,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
             if real_rel != rel and (real_rel in seen or excluded(real_rel)):
                 continue
             seen.add(real_rel)
-            candidates.append(Candidate(Path(real) if real_rel != rel else f, real_rel))
+            candidates.append(Candidate(real if real_rel != rel else f, real_rel, root_text))
         problems.extend(probs)  # the walk's own problems (filled while walking) come first, as before
         problems.extend(found)
     candidates.sort(key=lambda c: c.relpath)

@@ -198,7 +198,7 @@ class Inventory:
         for p in inv.proxies:
             p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
             p.labels, p.annotations = _shared_strings(p.labels), _shared_strings(p.annotations)
-            p.templates = tuple(_share(t) for t in p.templates)
+            p.templates = _shared_tuple(p.templates)
         return inv
 
 
@@ -787,7 +787,7 @@ class Collector:
             injected_ns = ""
         return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
                      _share(str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default")), spire, _share(reason),
-                     self.path, line, confidence if spire else (injected_ns or "high"), tuple(_share(t) for t in templates), ann,
+                     self.path, line, confidence if spire else (injected_ns or "high"), _shared_tuple(templates), ann,
                      self.env, labels.get("istio.io/rev", ""))
 
     def _spire_by_templates(self, templates: list[str]) -> tuple[bool, str, str]:
@@ -875,11 +875,37 @@ def _share(text: Any) -> Any:
     return sys.intern(text) if type(text) is str and len(text) <= _SHARED_MAX else text
 
 
+#: label/annotation mappings by content: pods of one app template carry identical annotations, and
+#: one dict serves them all (nothing changes a proxy's labels or annotations after collection; bounded)
+_MAPPINGS: dict[tuple, dict] = {}
+
+
 def _shared_strings(mapping: Any) -> dict[str, str]:
-    """A label/annotation mapping as str -> str (as the rules compare them), with shared strings."""
+    """A label/annotation mapping as str -> str (as the rules compare them), with shared strings, and
+    the same dict object for the same content (read-only by convention, like every inventory fact)."""
     if not isinstance(mapping, dict):
-        return {}
-    return {_share(str(k)): _share(str(v)) for k, v in mapping.items()}
+        mapping = {}
+    items = tuple((_share(str(k)), _share(str(v))) for k, v in mapping.items())
+    shared = _MAPPINGS.get(items)
+    if shared is None:
+        shared = dict(items)
+        if len(_MAPPINGS) < 4096:
+            _MAPPINGS[items] = shared
+    return shared
+
+
+#: template-name tuples by content (most proxies name the same one or two templates)
+_TUPLES: dict[tuple, tuple] = {}
+
+
+def _shared_tuple(items: Iterable[str]) -> tuple:
+    t = tuple(_share(x) for x in items)
+    shared = _TUPLES.get(t)
+    if shared is None:
+        shared = t
+        if len(_TUPLES) < 4096:
+            _TUPLES[t] = t
+    return shared
 
 
 def _share_values(value: Any, depth: int = 0) -> None:

@@ -197,13 +197,12 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
 
 
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):
-    work = [(c, options.max_file_bytes) for c in candidates]
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
-    if jobs > 1 and len(work) >= 64:
-        yield from _parallel(work, jobs, progress)
+    if jobs > 1 and len(candidates) >= 64:
+        yield from _parallel([(c, options.max_file_bytes) for c in candidates], jobs, progress)
         return
-    for item in work:
-        outcome = process_candidate(item)
+    for c in candidates:  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
+        outcome = process_candidate((c, options.max_file_bytes))
         if progress:
             progress(1)
         yield outcome

@@ -93,11 +93,15 @@ def test_line_index_reads_like_the_dict_it_replaces():
 
 def test_candidates_keep_a_string_not_a_path(tmp_path):
     (tmp_path / "a.yaml").write_text("kind: Namespace\n")
+    (tmp_path / "b.yaml").write_text("kind: Namespace\n")
     _, candidates, _ = discover([str(tmp_path)])
-    (cand,) = candidates
-    assert not hasattr(cand, "__dict__") and isinstance(cand._abspath, str)
-    assert cand.abspath == (tmp_path / "a.yaml").resolve() and cand.relpath == "a.yaml"
-    assert pickle.loads(pickle.dumps(cand)) == cand
+    a, b = candidates
+    assert not hasattr(a, "__dict__") and a._abspath is None and a._root is b._root  # one root string for all
+    assert a.abspath == (tmp_path / "a.yaml").resolve() and a.relpath == "a.yaml"
+    assert pickle.loads(pickle.dumps(a)) == a and a != b
+    odd = Candidate("/elsewhere/x.yaml", "x.yaml", str(tmp_path))  # not root + relpath: kept whole
+    assert odd._abspath == "/elsewhere/x.yaml" and odd.abspath.as_posix() == "/elsewhere/x.yaml"
+    cand = a
     try:
         cand.relpath = "b.yaml"
     except AttributeError:
