@@ -179,27 +179,34 @@ class Inventory:
         self.injected_namespaces.update(other.injected_namespaces)
 
     def pack(self) -> tuple:
-        """The non-empty parts only, as plain tuples: what a --jobs worker sends back for one file.
+        """The non-empty parts only, as one flat tuple: what a --jobs worker sends back for one file.
 
         Why: the parent holds every file's result until the pool is done (they are merged in file
-        order), and an Inventory of fifteen mostly empty lists is ~1.3 KB a file (bench/RESULTS.md "Memory").
+        order), and an Inventory of fifteen mostly empty lists is ~1.3 KB a file (bench/RESULTS.md
+        "Memory").  (injected_namespaces or None, name, list, name, list, …).
         """
-        facts = tuple((name, lst) for name in self.FACT_LISTS if (lst := getattr(self, name)))
-        return facts, self.injected_namespaces or None
+        facts = [x for name in self.FACT_LISTS if (lst := getattr(self, name)) for x in (name, lst)]
+        return (self.injected_namespaces or None, *facts)
 
     @classmethod
     def unpack(cls, packed: tuple) -> "Inventory":
-        """The inventory pack() described, with its strings shared again (a pickle copy made its own)."""
-        facts, namespaces = packed
-        inv = cls(**dict(facts), injected_namespaces=namespaces or {})
-        for r in inv.resources:
-            r.kind, r.api_version, r.name, r.namespace = _share(r.kind), _share(r.api_version), _share(r.name), _share(r.namespace)
-            _share_values(r.data)
-        for p in inv.proxies:
-            p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
-            p.labels, p.annotations = _shared_strings(p.labels), _shared_strings(p.annotations)
-            p.templates = _shared_tuple(p.templates)
-        return inv
+        """The inventory pack() described."""
+        return cls(**dict(zip(packed[1::2], packed[2::2])), injected_namespaces=packed[0] or {})
+
+    @staticmethod
+    def share_packed(packed: tuple) -> None:
+        """Share the strings of a packed result again, in place: its pickled copy made its own of every
+        namespace, kind and label value that the collector had shared (see _share)."""
+        for name, facts in zip(packed[1::2], packed[2::2]):
+            if name == "resources":
+                for r in facts:
+                    r.kind, r.api_version, r.name, r.namespace = _share(r.kind), _share(r.api_version), _share(r.name), _share(r.namespace)
+                    _share_values(r.data)
+            elif name == "proxies":
+                for p in facts:
+                    p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
+                    p.labels, p.annotations = _shared_strings(p.labels), _shared_strings(p.annotations)
+                    p.templates = _shared_tuple(p.templates)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -908,24 +915,77 @@ def _shared_tuple(items: Iterable[str]) -> tuple:
     return shared
 
 
-def _share_values(value: Any, depth: int = 0) -> None:
-    """Replace the short string values inside a kept resource's data by shared ones, in place (same values)."""
-    if depth > 32:
-        return
-    if isinstance(value, dict):
+def _share_values(data: Any) -> None:
+    """Make a kept resource's data share what it has in common with the resources kept before, in place.
+
+    Short strings become shared ones (_share), and every mapping or list below the top two levels
+    (`spec.trafficPolicy`, its `tls` and `connectionPool` …) is replaced by an equal one already kept,
+    when there is one: DestinationRules copy the same TLS and pool blocks, and each was ~7 dicts of
+    ~200 bytes (bench/RESULTS.md "Memory").  Equal means the same keys in the same order and values of
+    the same type and text (1, 1.0 and true stay apart); nothing changes a resource's data after
+    collection (every inventory fact is read-only by convention).
+    """
+    if isinstance(data, (dict, list)):
+        _canonical(data, 0)
+
+
+#: shared subtrees by content: (kind, (key type, key, value type, value or id of a shared subtree) …) -> subtree (bounded)
+_TREES: dict[tuple, Any] = {}
+_TREES_MAX = 8192
+_LEAF_TYPES = (str, int, bool, type(None))
+
+
+def _canonical(value: Any, depth: int) -> tuple[Any, bool]:
+    """(the shared equal value, whether it may be part of a shared parent's key); containers in place."""
+    kind = type(value)
+    if kind is str:
+        return (sys.intern(value) if len(value) <= _SHARED_MAX else value), True
+    if kind in _LEAF_TYPES:
+        return value, True
+    if kind is float:
+        return value, True
+    if depth > 64:  # a recursive structure (PyYAML's fallback path builds them): left alone below here
+        return value, False
+    if kind is dict:
+        items, shareable = [], True
         for k, v in value.items():
-            if type(v) is str:
-                if len(v) <= _SHARED_MAX:
-                    value[k] = sys.intern(v)
-            elif isinstance(v, (dict, list)):
-                _share_values(v, depth + 1)
-    elif isinstance(value, list):
+            v, ok = _canonical(v, depth + 1)
+            value[k] = v
+            if shareable and ok and type(k) in _LEAF_TYPES:
+                items.append((type(k), k) + _leaf_key(v))
+            else:
+                shareable = False
+        return _shared_tree(("m", *items), value, shareable, depth)
+    if kind is list:
+        items, shareable = [], True
         for i, v in enumerate(value):
-            if type(v) is str:
-                if len(v) <= _SHARED_MAX:
-                    value[i] = sys.intern(v)
-            elif isinstance(v, (dict, list)):
-                _share_values(v, depth + 1)
+            v, ok = _canonical(v, depth + 1)
+            value[i] = v
+            if shareable and ok:
+                items.append(_leaf_key(v))
+            else:
+                shareable = False
+        return _shared_tree(("l", *items), value, shareable, depth)
+    return value, False  # dates, binary, tagged values …: kept as they are, and their parents unshared
+
+
+def _leaf_key(v: Any) -> tuple:
+    kind = type(v)
+    if kind is dict or kind is list:
+        return (kind, id(v))  # a shared subtree: _TREES keeps it alive, so its id is not reused
+    return (kind, repr(v) if kind is float else v)  # -0.0 and 0.0 compare equal but print apart
+
+
+def _shared_tree(key: tuple, value: Any, shareable: bool, depth: int) -> tuple[Any, bool]:
+    if not shareable or depth < 2 or len(key) > 33:  # big containers are rare and their key would cost as much
+        return value, False
+    shared = _TREES.get(key)
+    if shared is not None:
+        return shared, True
+    if len(_TREES) >= _TREES_MAX:
+        return value, False
+    _TREES[key] = value
+    return value, True
 
 
 #: the parts of a kept resource whose lines rules report; everything else (status, managedFields,

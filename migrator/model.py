@@ -192,7 +192,7 @@ class Resource:
         return self.lines.get((), 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     """One rule hit, located at a file and line."""
 

@@ -199,7 +199,7 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     if jobs > 1 and len(candidates) >= 64:
-        yield from _parallel([(c, options.max_file_bytes) for c in candidates], jobs, progress)
+        yield from _parallel(candidates, options.max_file_bytes, jobs, progress)
         return
     for c in candidates:  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
         outcome = process_candidate((c, options.max_file_bytes))
@@ -208,36 +208,42 @@ def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Calla
         yield outcome
 
 
-def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
-    """The outcomes of `work` from a pool of forked workers, in `work`'s order (findings never depend on --jobs).
+def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: Callable[[int], None] | None):
+    """The outcomes of `candidates` from a pool of forked workers, in their order (findings never depend on --jobs).
 
     Largest files first, in small chunks, results taken as they come: a repository's big files sit
     together (one directory of dashboards), and in order they all landed in the last chunk, one
     worker busy and the other idle.  A file that contributed nothing comes back as its `parsed` flag
-    alone, not as a pickled empty outcome.
+    alone, not as a pickled empty outcome.  The parent holds every result until the pool is done, so
+    a result is only its non-empty facts, with their strings shared again on arrival, and the task
+    list is a generator (bench/RESULTS.md "Memory").
     """
     import multiprocessing
+    from array import array
 
     sizes = []
-    for cand, _ in work:
+    for cand in candidates:
         try:
-            sizes.append(os.stat(cand.abspath).st_size)
+            sizes.append(os.stat(cand.abspath_text).st_size)
         except OSError:
             sizes.append(0)
-    order = sorted(range(len(work)), key=lambda i: -sizes[i])
-    results: list = [None] * len(work)
+    order = array("q", sorted(range(len(candidates)), key=lambda i: -sizes[i]))
+    del sizes
+    results: list = [None] * len(candidates)
     ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
     with ctx.Pool(jobs) as pool:
-        tasks = [(i, work[i]) for i in order]
-        for i, outcome in pool.imap_unordered(_process_indexed, tasks, chunksize=_chunksize(len(work), jobs)):
+        tasks = ((i, (candidates[i], max_bytes)) for i in order)
+        for i, outcome in pool.imap_unordered(_process_indexed, tasks, chunksize=_chunksize(len(candidates), jobs)):
+            if isinstance(outcome, tuple):
+                Inventory.share_packed(outcome[3])
             results[i] = outcome
             if progress:
                 progress(1)
-    for i, (cand, _) in enumerate(work):
+    for i, cand in enumerate(candidates):
         outcome, results[i] = results[i], None  # merged: the parent keeps one copy of each fact
         if isinstance(outcome, tuple):
-            parsed, problems, packed, documents = outcome
-            yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems, parsed, documents)
+            parsed, documents, problems, packed = outcome
+            yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems or [], parsed, documents)
         else:
             yield FileOutcome(cand.relpath, _EMPTY, [], outcome)
 
@@ -247,14 +253,13 @@ _EMPTY = Inventory()
 
 
 def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "tuple | bool"]:
-    """Worker side of _parallel: (index, (parsed, problems, packed inventory, documents)), or (index,
-    parsed flag) when the file gave nothing; the parent holds these until the pool is done, so they
-    carry only the non-empty fact lists (Inventory.pack)."""
+    """Worker side of _parallel: (index, (parsed, documents, problems or None, packed inventory)), or
+    (index, parsed flag) when the file gave nothing (Inventory.pack: only the non-empty fact lists)."""
     index, item = task
     outcome = process_candidate(item)
     if not outcome.problems and outcome.inventory == _EMPTY:
         return index, outcome.parsed
-    return index, (outcome.parsed, outcome.problems, outcome.inventory.pack(), outcome.documents)
+    return index, (outcome.parsed, outcome.documents, outcome.problems or None, outcome.inventory.pack())
 
 
 def _chunksize(files: int, jobs: int) -> int:
@@ -306,6 +311,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         files_parsed += int(outcome.parsed)
         inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
+    candidates = live = outcomes = None  # read and merged: the later stages need only the paths (~60 bytes a file)
     topo = build_topology(inventory, all_paths)
     revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
     if revived:  # something deploys a vendored/sample tree: it is live after all

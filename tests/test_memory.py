@@ -69,9 +69,33 @@ def test_resources_of_one_shape_share_their_line_layout(tmp_path):
     assert len({id(r.lines._layout) for r in resources}) == 1  # one copy of the key paths
     # the line numbers are each resource's own (dr2 has two blank lines before trafficPolicy)
     assert [r.line(("spec", "trafficPolicy", "tls", "mode")) for r in resources] == [10, 11, 12]
-    # and strings that repeat across files are one object: apiVersion, namespace, TLS mode
-    for get in (lambda r: r.api_version, lambda r: r.namespace, lambda r: r.data["spec"]["trafficPolicy"]["tls"]["mode"]):
+    # and what repeats across files is one object: apiVersion, namespace, TLS mode, the whole TLS block
+    for get in (lambda r: r.api_version, lambda r: r.namespace, lambda r: r.data["spec"]["trafficPolicy"]["tls"]["mode"],
+                lambda r: r.data["spec"]["trafficPolicy"], lambda r: r.data["spec"]["trafficPolicy"]["tls"]):
         assert len({id(get(r)) for r in resources}) == 1
+    assert len({id(r.data["spec"]) for r in resources}) == 3  # each its own host
+
+
+def test_shared_subtrees_keep_types_order_and_values_apart():
+    """1, 1.0, true and "1" are equal or alike in Python but print differently: never one shared object."""
+    from migrator.inventory import _share_values
+
+    def doc(value, order=("a", "b")):
+        inner = dict(zip(order, (value, "x")))
+        return {"spec": {"p": {"q": inner}}}
+
+    made = [doc(1), doc(1.0), doc(True), doc("1"), doc(-0.0), doc(0.0), doc(1, ("b", "a")), doc(1)]
+    for d in made:
+        _share_values(d)
+    inner = [d["spec"]["p"]["q"] for d in made]
+    assert inner[0] is inner[7]  # equal content: one object
+    assert len({id(x) for x in inner[:7]}) == 7
+    assert [repr(x) for x in inner] == ["{'a': 1, 'b': 'x'}", "{'a': 1.0, 'b': 'x'}", "{'a': True, 'b': 'x'}", "{'a': '1', 'b': 'x'}",
+                                        "{'a': -0.0, 'b': 'x'}", "{'a': 0.0, 'b': 'x'}", "{'b': 1, 'a': 'x'}", "{'a': 1, 'b': 'x'}"]
+    recursive: dict = {"spec": {"p": {}}}
+    recursive["spec"]["p"]["self"] = recursive["spec"]["p"]
+    _share_values(recursive)  # PyYAML's fallback path can build these: no endless walk
+    assert recursive["spec"]["p"]["self"] is recursive["spec"]["p"]
 
 
 def test_line_index_reads_like_the_dict_it_replaces():
@@ -150,9 +174,10 @@ spec:
     outcome = scan_mod.process_text("shop/dr.yaml", raw, 8 << 20)
     assert outcome.inventory.resources and outcome.inventory.proxies
     packed = outcome.inventory.pack()
-    facts, _ = packed
-    assert facts and all(lst for _, lst in facts)  # no empty lists travel
-    back = Inventory.unpack(pickle.loads(pickle.dumps(packed)))
+    assert packed[0] is None and packed[1::2] == ("proxies", "resources")  # no empty lists travel
+    copy = pickle.loads(pickle.dumps(packed))
+    Inventory.share_packed(copy)
+    back = Inventory.unpack(copy)
     assert back == outcome.inventory
     for r in back.resources:
         assert r.kind is sys.intern(r.kind) and r.api_version is sys.intern(r.api_version)
