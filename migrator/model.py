@@ -118,6 +118,8 @@ class LineIndex(Mapping):
     __slots__ = ("_layout", "_lines")
     #: layouts by their key sequence, shared by every index of that shape (bounded: beyond it, unshared)
     _LAYOUTS: dict[tuple, dict] = {}
+    #: equal line-number arrays of one layout (never changed after construction)
+    _NUMBERS: dict[tuple, array] = {}
     _MAX_LAYOUTS = 4096
 
     def __init__(self, paths: Iterable[tuple] = (), lines: Iterable[int] = ()):
@@ -128,9 +130,16 @@ class LineIndex(Mapping):
             if len(self._LAYOUTS) < self._MAX_LAYOUTS:
                 self._LAYOUTS[keys] = layout
         self._layout = layout
-        self._lines = array("I", lines)  # 4 bytes a line (a file of over 4 billion lines is not read)
-        if len(self._lines) != len(layout):
-            raise ValueError(f"LineIndex: {len(layout)} paths but {len(self._lines)} lines")
+        numbers = array("I", lines)  # 4 bytes a line (a file of over 4 billion lines is not read)
+        if len(numbers) != len(layout):
+            raise ValueError(f"LineIndex: {len(layout)} paths but {len(numbers)} lines")
+        if self._LAYOUTS.get(keys) is layout:  # resources made from one template: one copy of equal line numbers too
+            key = (id(layout), numbers.tobytes())
+            shared = self._NUMBERS.get(key)
+            if shared is None and len(self._NUMBERS) < self._MAX_LAYOUTS:
+                self._NUMBERS[key] = numbers
+            numbers = shared if shared is not None else numbers
+        self._lines = numbers
 
     @classmethod
     def of(cls, lines: Mapping) -> "LineIndex":

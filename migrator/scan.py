@@ -189,7 +189,7 @@ def _alias_heavy(raw: bytes) -> bool:
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
     cand, max_bytes = args
     try:
-        raw = read_regular(cand.abspath)
+        raw = read_regular(cand.abspath_text)
     except OSError as exc:
         reason = "symlink loop" if getattr(exc, "errno", None) == 40 else (exc.strerror or str(exc))
         return FileOutcome(cand.relpath, Inventory(), [Problem(cand.relpath, f"cannot read: {reason}")], False)
