@@ -201,7 +201,7 @@ class Inventory:
             if name == "resources":
                 for r in facts:
                     r.kind, r.api_version, r.name, r.namespace = _share(r.kind), _share(r.api_version), _share(r.name), _share(r.namespace)
-                    _share_values(r.data)
+                    _share_kept(r.data)
             elif name == "proxies":
                 for p in facts:
                     p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
@@ -862,7 +862,7 @@ class Collector:
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
         _index_lines(doc, doc.node, (), lines, 0)
-        _share_values(doc.data)
+        _share_kept(doc.data)
         self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, doc.data, self.path, doc.index,
                                            LineIndex.of(lines), self.env, base_path=doc.base_path))
 
@@ -915,6 +915,29 @@ def _shared_tuple(items: Iterable[str]) -> tuple:
     return shared
 
 
+#: kinds whose data rules, remedies and the SDS table read (TLS blocks, selectors, RBAC rules): their whole
+#: data is shared below (_canonical); other kept kinds (VirtualService, AuthorizationPolicy … kept for MM130's
+#: apiVersion check) share only their identity strings, since walking their routes cost ~9 % of a sparse
+#: repository's scan for little gain (bench/RESULTS.md "Memory")
+_SHARED_DATA_KINDS = frozenset({"DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Role", "ClusterRole", "RoleBinding",
+                                "ClusterRoleBinding", "ServiceAccount", "Namespace", "ClusterSPIFFEID"})
+
+
+def _share_kept(data: Any) -> None:
+    """Share what a kept resource's data has in common with those kept before (see _share_values)."""
+    if not isinstance(data, dict):
+        return
+    if data.get("kind") in _SHARED_DATA_KINDS:
+        _share_values(data)
+        return
+    for key in ("apiVersion", "kind"):
+        if key in data:
+            data[key] = _share(data[key])
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and "namespace" in meta:
+        meta["namespace"] = _share(meta["namespace"])
+
+
 def _share_values(data: Any) -> None:
     """Make a kept resource's data share what it has in common with the resources kept before, in place.
 
@@ -936,49 +959,41 @@ _LEAF_TYPES = (str, int, bool, type(None))
 
 
 def _canonical(value: Any, depth: int) -> tuple[Any, bool]:
-    """(the shared equal value, whether it may be part of a shared parent's key); containers in place."""
-    kind = type(value)
-    if kind is str:
-        return (sys.intern(value) if len(value) <= _SHARED_MAX else value), True
-    if kind in _LEAF_TYPES:
-        return value, True
-    if kind is float:
-        return value, True
+    """(the shared equal container, whether it may be part of a shared parent's key); changed in place.
+
+    Leaves are handled in the loop (no call per scalar: kept VirtualServices and RBAC rules are
+    thousands of them), and a content key is built only for containers that may be shared: below the
+    top two levels and at most 32 entries (a bigger one is rare, and its key would cost as much).
+    """
     if depth > 64:  # a recursive structure (PyYAML's fallback path builds them): left alone below here
         return value, False
-    if kind is dict:
-        items, shareable = [], True
-        for k, v in value.items():
+    shareable = depth >= 2 and len(value) <= 32
+    items: list = []
+    is_dict = type(value) is dict
+    for k, v in (value.items() if is_dict else enumerate(value)):
+        t = type(v)
+        if t is str:
+            if len(v) <= _SHARED_MAX:
+                v = value[k] = sys.intern(v)
+            leaf = (t, v)
+        elif t is dict or t is list:
             v, ok = _canonical(v, depth + 1)
             value[k] = v
-            if shareable and ok and type(k) in _LEAF_TYPES:
-                items.append((type(k), k) + _leaf_key(v))
-            else:
+            leaf = (t, id(v)) if ok else None  # a shared subtree: _TREES keeps it alive, so its id is not reused
+        elif t is int or t is bool or v is None:
+            leaf = (t, v)
+        elif t is float:
+            leaf = (t, repr(v))  # -0.0 and 0.0 compare equal but print apart
+        else:
+            leaf = None  # dates, binary, tagged values …: kept as they are, and their parents unshared
+        if shareable:
+            if leaf is None or (is_dict and type(k) not in _LEAF_TYPES):
                 shareable = False
-        return _shared_tree(("m", *items), value, shareable, depth)
-    if kind is list:
-        items, shareable = [], True
-        for i, v in enumerate(value):
-            v, ok = _canonical(v, depth + 1)
-            value[i] = v
-            if shareable and ok:
-                items.append(_leaf_key(v))
             else:
-                shareable = False
-        return _shared_tree(("l", *items), value, shareable, depth)
-    return value, False  # dates, binary, tagged values …: kept as they are, and their parents unshared
-
-
-def _leaf_key(v: Any) -> tuple:
-    kind = type(v)
-    if kind is dict or kind is list:
-        return (kind, id(v))  # a shared subtree: _TREES keeps it alive, so its id is not reused
-    return (kind, repr(v) if kind is float else v)  # -0.0 and 0.0 compare equal but print apart
-
-
-def _shared_tree(key: tuple, value: Any, shareable: bool, depth: int) -> tuple[Any, bool]:
-    if not shareable or depth < 2 or len(key) > 33:  # big containers are rare and their key would cost as much
+                items.append((type(k), k) + leaf if is_dict else leaf)
+    if not shareable:
         return value, False
+    key = ("m" if is_dict else "l", *items)
     shared = _TREES.get(key)
     if shared is not None:
         return shared, True
