@@ -90,28 +90,31 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     candidates: list[Candidate] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    seen_real: set[str] = set()
+    seen_real: set[str] = set()  # real paths already read, except those that are root + a relative path in seen_plain
+    seen_plain: set[str] = set()
     excluded = ExcludeMatcher(excludes)
     real_dirs: dict[str, str] = {}
     root_text = os.fspath(root)
+    root_prefix = root_text.rstrip("/") + "/" if os.sep == "/" else None
     for p in roots:
         # the walk yields one Path at a time: a list of every file's Path was ~700 bytes a file at the
         # scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
         files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else (iter([p.absolute()]), []))
         found: list[Problem] = []
         for f in files:
-            rel = _relative(f, root)
+            rel = _relative_text(f, root_prefix) or _relative(Path(f), root)
             if rel in seen or excluded(rel):
                 continue
             seen.add(rel)
-            if is_own_temp(f.name):
+            name = os.path.basename(f)
+            if is_own_temp(name):
                 found.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
                                      "`fix --write` in this directory removes it, or delete it", kind="skipped"))
                 continue
-            if p.is_dir() and not f.name.endswith(YAML_SUFFIXES):
+            if p.is_dir() and not name.endswith(YAML_SUFFIXES):
                 continue
             if os.path.islink(f):  # not Path.is_symlink: it raises in a directory we may not search
-                problem = _check_link(f, root, rel)
+                problem = _check_link(Path(f), root, rel)
                 if problem:
                     found.append(problem)
                     continue
@@ -120,9 +123,12 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
                 found.append(problem)
                 continue
             real = _realpath(f, real_dirs)
-            if real in seen_real:
+            if real in seen_real or (root_prefix and real.startswith(root_prefix) and real[len(root_prefix):] in seen_plain):
                 continue  # the same file reached through a symlink: read once
-            seen_real.add(real)
+            if root_prefix and real == root_prefix + rel:
+                seen_plain.add(rel)  # its real path is root + rel: kept as rel, a string the candidate holds anyway
+            else:
+                seen_real.add(real)
             real_rel = _relative(Path(real), root) if os.path.islink(f) else rel
             if real_rel != rel and (real_rel in seen or excluded(real_rel)):
                 continue
@@ -151,6 +157,18 @@ def _realpath(f: Path, real_dirs: dict[str, str]) -> str:
 def _common_root(roots: list[Path]) -> Path:
     dirs = [(p if p.is_dir() else p.parent).resolve() for p in roots]
     return Path(os.path.commonpath([str(d) for d in dirs]))
+
+
+def _relative_text(f: "str | Path", root_prefix: str | None) -> str | None:
+    """_relative(f, root) without making Paths, for the normal case: a normalised absolute path under the
+    root (what the walk and git listing give); None when that is not certain (the caller asks _relative)."""
+    if root_prefix is None or type(f) is not str or not f.startswith(root_prefix):
+        return None
+    rel = f[len(root_prefix):]
+    if not rel or "//" in rel or rel.endswith("/") or "/./" in f or "/../" in f or rel in (".", "..") or rel.startswith(("./", "../")) \
+            or rel.endswith(("/.", "/..")):
+        return None
+    return rel
 
 
 def _relative(f: Path, root: Path) -> str:
@@ -251,10 +269,10 @@ _SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a soc
                   (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
-def _check_regular(f: Path, rel: str) -> Problem | None:
+def _check_regular(f: "Path | str", rel: str) -> Problem | None:
     """Only regular files are read: opening a FIFO blocks until a writer appears, a device may never end."""
     try:
-        mode = f.stat().st_mode
+        mode = os.stat(f).st_mode
     except OSError:
         return None  # reading it reports the reason
     if stat.S_ISREG(mode):
@@ -379,7 +397,7 @@ def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[Path], list[Probl
     return _walk_files(directory, root, problems), problems
 
 
-def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterator[Path]:
+def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterator[str]:
     ignores: list[tuple[Path, list[str]]] = []
 
     def unreadable(exc: OSError) -> None:
@@ -392,9 +410,9 @@ def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterato
             ignores.append((here, _read_gitignore(gi)))
         dirnames[:] = sorted(d for d in dirnames if d not in _ALWAYS_SKIP_DIRS and not _ignored(here / d, ignores, True))
         for name in sorted(filenames):
-            p = here / name
-            if not _ignored(p, ignores, False):
-                yield p
+            if ignores and _ignored(here / name, ignores, False):
+                continue
+            yield os.path.join(dirpath, name)  # a string: a Path a file costs ~700 bytes and pathlib interns every name
 
 
 def _read_gitignore(path: Path) -> list[str]:

@@ -8,6 +8,7 @@ so a change that brings per-file bulk back fails a test instead of a benchmark.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
 
@@ -139,7 +140,7 @@ def test_the_walk_yields_files_one_at_a_time(tmp_path):
     (tmp_path / "a.yaml").write_text("a: 1\n")
     files, problems = _walk_dir(tmp_path, tmp_path)
     assert not isinstance(files, (list, tuple)) and iter(files) is files
-    assert [f.name for f in files] == ["a.yaml"] and problems == []
+    assert [os.path.basename(f) for f in files] == ["a.yaml"] and problems == []
 
 
 def test_a_worker_result_carries_only_its_facts_and_comes_back_equal():
@@ -189,3 +190,22 @@ def test_parallel_and_serial_scans_keep_the_same_inventory():
     serial, parallel = _scan(FIXTURES / "multi-env"), _scan(FIXTURES / "multi-env", jobs=2)
     assert serial.inventory == parallel.inventory
     assert [(f.rule, f.path, f.line) for f in serial.findings] == [(f.rule, f.path, f.line) for f in parallel.findings]
+
+
+def test_a_file_reached_through_symlinks_is_still_one_candidate(tmp_path):
+    """discover() keeps real paths under the root as relative paths (seen_plain): the dedupe is unchanged,
+    whichever way round the walk meets the link and the file."""
+    (tmp_path / "b-real.yaml").write_text("kind: Namespace\n")
+    (tmp_path / "a-link.yaml").symlink_to(tmp_path / "b-real.yaml")  # met before the file it points to
+    (tmp_path / "c-link.yaml").symlink_to(tmp_path / "b-real.yaml")  # met after it
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "e.yaml").write_text("kind: Namespace\n")
+    (tmp_path / "alias").symlink_to(tmp_path / "d", target_is_directory=True)
+    _, candidates, problems = discover([str(tmp_path)])
+    assert [c.relpath for c in candidates] == ["b-real.yaml", "d/e.yaml"] and problems == []
+    # a file named through a symlinked folder and by its real path: read once (through the path named
+    # first, as before this change), reported under its relative path
+    _, candidates, _ = discover([str(tmp_path / "alias" / "e.yaml"), str(tmp_path / "d" / "e.yaml")])
+    assert [(c.relpath, c.abspath) for c in candidates] == [("e.yaml", tmp_path / "alias" / "e.yaml")]
+    _, candidates, _ = discover([str(tmp_path / "d" / "e.yaml"), str(tmp_path / "alias" / "e.yaml"), str(tmp_path / "c-link.yaml")])
+    assert [c.relpath for c in candidates] == ["b-real.yaml", "d/e.yaml"]
