@@ -13,6 +13,7 @@ cannot be read (findings must not vanish silently), and temp files left by a kil
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import re
@@ -329,7 +330,7 @@ def _map_big_reads() -> None:
         pass
 
 
-def _walk_dir(directory: Path, root: Path) -> tuple[Iterator[Path], list[Problem]]:
+def _walk_dir(directory: Path, root: Path) -> tuple[Iterator[str], list[Problem]]:
     """The files under directory, as an iterator, and the problems met (complete once it is exhausted)."""
     listed = _git_files(directory)
     if listed is not None:
@@ -345,7 +346,7 @@ def _unreadable_dir(path: Path, root: Path, why: str) -> Problem:
 _GIT_UNREADABLE = re.compile(r"could not open directory '(.*)': (.*)$")
 
 
-def _git_files(directory: Path) -> tuple[Iterator[Path], list[tuple[str, str]]] | None:
+def _git_files(directory: Path) -> tuple[Iterator[str], list[tuple[str, str]]] | None:
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree."""
     try:
         inside = subprocess.run(
@@ -370,17 +371,18 @@ def _git_files(directory: Path) -> tuple[Iterator[Path], list[tuple[str, str]]] 
     return _listed(directory, out.stdout), unreadable
 
 
-def _listed(directory: Path, listing: bytes) -> Iterator[Path]:
-    """The files of `git ls-files -z` output that are present, one at a time."""
+def _listed(directory: Path, listing: bytes) -> Iterator[str]:
+    """The files of `git ls-files -z` output that are present, one at a time, as path strings (see _walk_files)."""
+    base = os.fspath(directory)
     for raw in listing.split(b"\0"):
         if not raw:
             continue
-        p = directory / os.fsdecode(raw)
+        p = os.path.join(base, os.fsdecode(raw))
         if _present(p):  # deleted-but-tracked files are gone from the tree
             yield p
 
 
-def _present(p: Path) -> bool:
+def _present(p: str) -> bool:
     """Exists (or cannot even be checked: a file in an unreadable directory is reported when read, not dropped)."""
     try:
         os.lstat(p)
@@ -388,10 +390,26 @@ def _present(p: Path) -> bool:
         return False
     except OSError:
         return True
-    return p.is_file() or p.is_symlink()
+    return _is_mode(os.stat, p, stat.S_ISREG) or _is_mode(os.lstat, p, stat.S_ISLNK)
 
 
-def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[Path], list[Problem]]:
+#: the errors Path.is_file()/is_symlink() answer False for (pathlib._IGNORED_ERRNOS); any other is raised, as there
+_PATH_TEST_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _is_mode(stat_fn, p: str, test) -> bool:
+    """Path(p).is_file() (os.stat, S_ISREG) or .is_symlink() (os.lstat, S_ISLNK) without making the Path."""
+    try:
+        return test(stat_fn(p).st_mode)
+    except OSError as exc:
+        if exc.errno not in _PATH_TEST_ERRNOS and getattr(exc, "winerror", None) not in (21, 123, 1921):
+            raise
+        return False
+    except ValueError:
+        return False
+
+
+def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[str], list[Problem]]:
     """os.walk without following links, honouring .gitignore files met on the way (problems: filled while walking)."""
     problems: list[Problem] = []
     return _walk_files(directory, root, problems), problems
