@@ -98,8 +98,8 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     root_text = os.fspath(root)
     root_prefix = root_text.rstrip("/") + "/" if os.sep == "/" else None
     for p in roots:
-        # the walk yields one Path at a time: a list of every file's Path was ~700 bytes a file at the
-        # scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
+        # the walk yields one path string at a time: a list of every file's Path was ~700 bytes a file
+        # at the scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
         files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else (iter([p.absolute()]), []))
         found: list[Problem] = []
         for f in files:
