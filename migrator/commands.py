@@ -78,6 +78,12 @@ def cmd_scan(args) -> int:
         apply_baseline(Path(args.baseline), result)
     # in text the unreadable files are MM001 findings of the report itself; elsewhere stdout is for machines
     print_problems(result, errors=args.format != "text", verbose=args.verbose)
+    if args.format == "json" and not args.output:  # to stdout part by part: never the whole report in memory
+        from migrator.report import jsonout
+
+        for part in jsonout.render_parts(result):
+            sys.stdout.write(part)
+        return exit_code(result, args.fail_on)
     text = _render(args.format, result)
     if text is None:
         text = _render_text(result, args)

@@ -18,8 +18,9 @@ import os
 import re
 import stat
 import subprocess
-from dataclasses import dataclass
+import sys
 from pathlib import Path
+from typing import Iterator
 
 from migrator.fsio import is_own_temp
 from migrator.model import Problem
@@ -31,12 +32,46 @@ SAFE_GIT = ("-c", "core.fsmonitor=false")
 _ALWAYS_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".terraform", "__pycache__", ".venv"}
 
 
-@dataclass(frozen=True)
 class Candidate:
-    """A file to read: its absolute path and the path reported to users (relative to the root)."""
+    """A file to read: its absolute path and the path reported to users (relative to the root).
 
-    abspath: Path
-    relpath: str
+    Kept for the whole scan, one per file, so it is small: no Path (a PosixPath with its cached parts
+    is ~700 bytes), and when the absolute path is the scan root joined with the relative one (every
+    file but those reached through a symlink) only the shared root string and the relative path
+    (bench/RESULTS.md "Memory").  `abspath` makes the Path on request.
+    """
+
+    __slots__ = ("_root", "_abspath", "relpath")
+
+    def __init__(self, abspath: "Path | str", relpath: str, root: str | None = None):
+        text = os.fspath(abspath)
+        shared = root is not None and text == os.path.join(root, relpath)
+        object.__setattr__(self, "_root", root if shared else None)
+        object.__setattr__(self, "_abspath", None if shared else text)
+        object.__setattr__(self, "relpath", relpath)
+
+    @property
+    def abspath_text(self) -> str:
+        return self._abspath if self._abspath is not None else os.path.join(self._root, self.relpath)
+
+    @property
+    def abspath(self) -> Path:
+        return Path(self.abspath_text)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Candidate is immutable: cannot set {name}")
+
+    def __eq__(self, other):
+        return isinstance(other, Candidate) and (self.abspath_text, self.relpath) == (other.abspath_text, other.relpath)
+
+    def __hash__(self):
+        return hash((self.abspath_text, self.relpath))
+
+    def __repr__(self):
+        return f"Candidate(abspath={self.abspath!r}, relpath={self.relpath!r})"
+
+    def __reduce__(self):
+        return (Candidate, (self.abspath_text, self.relpath, self._root))
 
 
 class UsageError(Exception):
@@ -55,43 +90,53 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     candidates: list[Candidate] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    seen_real: set[str] = set()
+    seen_real: set[str] = set()  # real paths already read, except those that are root + a relative path in seen_plain
+    seen_plain: set[str] = set()
     excluded = ExcludeMatcher(excludes)
     real_dirs: dict[str, str] = {}
-    prefix = os.path.join(os.fspath(root), "")
+    root_text = os.fspath(root)
+    root_prefix = root_text.rstrip("/") + "/" if os.sep == "/" else None
     for p in roots:
+        # the walk yields one path string at a time: a list of every file's Path was ~700 bytes a file
+        # at the scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
         is_dir = p.is_dir()
-        files, probs = (_walk_dir(p.resolve(), root) if is_dir else ([os.fspath(p.absolute())], []))
-        problems.extend(probs)
+        files, probs = (_walk_dir(p.resolve(), root) if is_dir else (iter([os.fspath(p.absolute())]), []))
+        found: list[Problem] = []
         for f in files:
-            rel = f[len(prefix):].replace(os.sep, "/") if f.startswith(prefix) else _relative(Path(f), root)
+            rel = _relative_text(f, root_prefix) or _relative(Path(f), root)
             if rel in seen or excluded(rel):
                 continue
             seen.add(rel)
             name = os.path.basename(f)
             if is_own_temp(name):
-                problems.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
-                                        "`fix --write` in this directory removes it, or delete it", kind="skipped"))
+                found.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
+                                     "`fix --write` in this directory removes it, or delete it", kind="skipped"))
                 continue
             if is_dir and not name.endswith(YAML_SUFFIXES):
                 continue
-            candidate, problem = _candidate(f, rel, root, prefix, real_dirs)
+            reached, problem = _candidate(f, rel, root, root_prefix, real_dirs)
             if problem:
-                problems.append(problem)
+                found.append(problem)
                 continue
-            real, real_rel = candidate
-            if real in seen_real:
+            real, real_rel = reached
+            if real in seen_real or (root_prefix and real.startswith(root_prefix) and real[len(root_prefix):] in seen_plain):
                 continue  # the same file reached through a symlink: read once
-            seen_real.add(real)
+            if root_prefix and real == root_prefix + rel:
+                seen_plain.add(rel)  # its real path is root + rel: kept as rel, a string the candidate holds anyway
+            else:
+                seen_real.add(real)
             if real_rel != rel and (real_rel in seen or excluded(real_rel)):
                 continue
             seen.add(real_rel)
-            candidates.append(Candidate(Path(real if real_rel != rel else f), real_rel))
+            candidates.append(Candidate(real if real_rel != rel else f, real_rel, root_text))
+        problems.extend(probs)  # the walk's own problems (filled while walking) come first, as before
+        problems.extend(found)
     candidates.sort(key=lambda c: c.relpath)
     return root, candidates, problems
 
 
-def _candidate(f: str, rel: str, root: Path, prefix: str, real_dirs: dict[str, str]) -> tuple[tuple[str, str], Problem | None]:
+def _candidate(f: str, rel: str, root: Path, root_prefix: str | None,
+               real_dirs: dict[str, str]) -> tuple[tuple[str, str], Problem | None]:
     """((real path, path reported), None) for a file to read, or (…, problem) for one not to.
 
     One lstat per file: a plain regular file (nearly all of them) needs nothing more; symlinks are
@@ -103,7 +148,7 @@ def _candidate(f: str, rel: str, root: Path, prefix: str, real_dirs: dict[str, s
         mode = None  # reading it reports the reason
     link = mode is not None and stat.S_ISLNK(mode)
     if link:
-        problem = _check_link(Path(f), root, rel) or _check_regular(Path(f), rel)
+        problem = _check_link(Path(f), root, rel) or _check_regular(f, rel)
     else:
         problem = None if mode is None or stat.S_ISREG(mode) else _special_file(mode, rel)
     if problem:
@@ -111,7 +156,7 @@ def _candidate(f: str, rel: str, root: Path, prefix: str, real_dirs: dict[str, s
     real = _realpath(f, real_dirs, link)
     if not link:
         return (real, rel), None
-    return (real, real[len(prefix):].replace(os.sep, "/") if real.startswith(prefix) else _relative(Path(real), root)), None
+    return (real, _relative_text(real, root_prefix) or _relative(Path(real), root)), None
 
 
 def _realpath(f: str, real_dirs: dict[str, str], link: bool) -> str:
@@ -131,6 +176,18 @@ def _realpath(f: str, real_dirs: dict[str, str], link: bool) -> str:
 def _common_root(roots: list[Path]) -> Path:
     dirs = [(p if p.is_dir() else p.parent).resolve() for p in roots]
     return Path(os.path.commonpath([str(d) for d in dirs]))
+
+
+def _relative_text(f: "str | Path", root_prefix: str | None) -> str | None:
+    """_relative(f, root) without making Paths, for the normal case: a normalised absolute path under the
+    root (what the walk and git listing give); None when that is not certain (the caller asks _relative)."""
+    if root_prefix is None or type(f) is not str or not f.startswith(root_prefix):
+        return None
+    rel = f[len(root_prefix):]
+    if not rel or "//" in rel or rel.endswith("/") or "/./" in f or "/../" in f or rel in (".", "..") or rel.startswith(("./", "../")) \
+            or rel.endswith(("/.", "/..")):
+        return None
+    return rel
 
 
 def _relative(f: Path, root: Path) -> str:
@@ -231,10 +288,10 @@ _SPECIAL_FILES = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a soc
                   (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
-def _check_regular(f: Path, rel: str) -> Problem | None:
+def _check_regular(f: "Path | str", rel: str) -> Problem | None:
     """Only regular files are read: opening a FIFO blocks until a writer appears, a device may never end."""
     try:
-        mode = f.stat().st_mode
+        mode = os.stat(f).st_mode
     except OSError:
         return None  # reading it reports the reason
     return None if stat.S_ISREG(mode) else _special_file(mode, rel)
@@ -258,10 +315,11 @@ def read_regular(path: Path) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(0, "not a regular file; not opened")
-        st_size = st.st_size
+        if st.st_size >= _BIG_READ and not _BIG_READS_MAPPED:
+            _map_big_reads()
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        return _read_all(fd, st_size)
+        return _read_all(fd, st.st_size)
     finally:
         os.close(fd)
 
@@ -275,7 +333,33 @@ def _read_all(fd: int, size: int) -> bytes:
     return chunks[0] if len(chunks) == 2 else b"".join(chunks)
 
 
-def _walk_dir(directory: Path, root: Path) -> tuple[list[str], list[Problem]]:
+#: file buffers at least this big get their own memory mapping (see _map_big_reads)
+_BIG_READ = 1 << 20
+_BIG_READS_MAPPED: list[bool] = []
+
+
+def _map_big_reads() -> None:
+    """Make glibc give every allocation of 1 MiB or more its own mapping, returned to the system on free.
+
+    Why: glibc raises its mmap threshold to the largest block freed so far, so after the first
+    multi-megabyte file every later file buffer comes from the heap; the heap keeps the freed space,
+    later small allocations split it, and the next big file extends the heap again.  With fifty 5 MB
+    dashboards that was ~10 MB of a scan's peak RSS that no object held (bench/RESULTS.md "Memory").
+    Once per process, on the first big file; a no-op where there is no glibc `mallopt`.
+    """
+    _BIG_READS_MAPPED.append(True)
+    try:
+        import ctypes
+
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+        if mallopt is not None and sys.platform.startswith("linux"):
+            mallopt(-3, _BIG_READ)  # M_MMAP_THRESHOLD (malloc.h); a fixed value also stops the dynamic raise
+    except (OSError, AttributeError, TypeError):  # pragma: no cover - no C library to ask
+        pass
+
+
+def _walk_dir(directory: Path, root: Path) -> tuple[Iterator[str], list[Problem]]:
+    """The files under directory, as an iterator, and the problems met (complete once it is exhausted)."""
     listed = _git_files(directory)
     if listed is not None:
         files, unreadable = listed
@@ -290,7 +374,7 @@ def _unreadable_dir(path: Path, root: Path, why: str) -> Problem:
 _GIT_UNREADABLE = re.compile(r"could not open directory '(.*)': (.*)$")
 
 
-def _git_files(directory: Path) -> tuple[list[str], list[tuple[str, str]]] | None:
+def _git_files(directory: Path) -> tuple[Iterator[str], list[tuple[str, str]]] | None:
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree."""
     try:
         inside = subprocess.run(
@@ -307,27 +391,31 @@ def _git_files(directory: Path) -> tuple[list[str], list[tuple[str, str]]] | Non
         return None
     if out.returncode != 0:
         return None
-    files = []
-    base = os.path.join(os.fspath(directory), "")
-    for raw in out.stdout.split(b"\0"):
-        if not raw:
-            continue
-        name = os.fsdecode(raw)
-        if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name.rsplit("/", 1)[-1]):
-            continue  # discover() reads only these: no need to stat the rest of the repository
-        p = base + name
-        if _present(p):  # deleted-but-tracked files are gone from the tree
-            files.append(p)
     unreadable = []  # git lists what it can and warns about directories it cannot open
     for line in os.fsdecode(out.stderr).splitlines():
         m = _GIT_UNREADABLE.search(line)
         if m:
             unreadable.append((m.group(1), m.group(2)))
-    return files, unreadable
+    return _listed(directory, out.stdout), unreadable
+
+
+def _listed(directory: Path, listing: bytes) -> Iterator[str]:
+    """The files of `git ls-files -z` output that are present, one at a time, as path strings (see _walk_files)."""
+    base = os.fspath(directory)
+    for raw in listing.split(b"\0"):
+        if not raw:
+            continue
+        name = os.fsdecode(raw)
+        if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name.rsplit("/", 1)[-1]):
+            continue  # discover() reads only these: no need to stat the rest of the repository
+        p = os.path.join(base, name)
+        if _present(p):  # deleted-but-tracked files are gone from the tree
+            yield p
 
 
 def _present(p: str) -> bool:
-    """Exists (or cannot even be checked: a file in an unreadable directory is reported when read, not dropped)."""
+    """Exists (or cannot even be checked: a file in an unreadable directory is reported when read, not
+    dropped).  One lstat: what Path.is_file() or .is_symlink() answer, for a path that lstat can see."""
     try:
         mode = os.lstat(p).st_mode
     except FileNotFoundError:
@@ -337,10 +425,13 @@ def _present(p: str) -> bool:
     return stat.S_ISLNK(mode) or stat.S_ISREG(mode)
 
 
-def _plain_walk(directory: Path, root: Path) -> tuple[list[str], list[Problem]]:
-    """os.walk without following links, honouring .gitignore files met on the way."""
-    files: list[str] = []
+def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[str], list[Problem]]:
+    """os.walk without following links, honouring .gitignore files met on the way (problems: filled while walking)."""
     problems: list[Problem] = []
+    return _walk_files(directory, root, problems), problems
+
+
+def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterator[str]:
     ignores: list[tuple[Path, list[str]]] = []
 
     def unreadable(exc: OSError) -> None:
@@ -355,10 +446,9 @@ def _plain_walk(directory: Path, root: Path) -> tuple[list[str], list[Problem]]:
         for name in sorted(filenames):
             if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name):
                 continue  # discover() reads only these
-            p = here / name
-            if not _ignored(p, ignores, False):
-                files.append(os.fspath(p))
-    return files, problems
+            if ignores and _ignored(here / name, ignores, False):
+                continue
+            yield os.path.join(dirpath, name)  # a string: a Path a file costs ~700 bytes and pathlib interns every name
 
 
 def _read_gitignore(path: Path) -> list[str]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import posixpath
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from migrator.documents import Document, embedded_document
-from migrator.model import FlagSetting, InjectorTemplate, Pin, Proxy, Resource
+from migrator.model import FlagSetting, InjectorTemplate, LineIndex, Pin, Proxy, Resource
 from migrator.versions import parse_revision, parse_tag
 
 #: the charts that install istiod itself (a control plane); base/cni/ztunnel/gateway do not
@@ -176,6 +177,36 @@ class Inventory:
         for name in self.FACT_LISTS:
             getattr(self, name).extend(getattr(other, name))
         self.injected_namespaces.update(other.injected_namespaces)
+
+    def pack(self) -> tuple:
+        """The non-empty parts only, as one flat tuple: what a --jobs worker sends back for one file.
+
+        Why: the parent holds every file's result until the pool is done (they are merged in file
+        order), and an Inventory of fifteen mostly empty lists is ~1.3 KB a file (bench/RESULTS.md
+        "Memory").  (injected_namespaces or None, name, list, name, list, …).
+        """
+        facts = [x for name in self.FACT_LISTS if (lst := getattr(self, name)) for x in (name, lst)]
+        return (self.injected_namespaces or None, *facts)
+
+    @classmethod
+    def unpack(cls, packed: tuple) -> "Inventory":
+        """The inventory pack() described."""
+        return cls(**dict(zip(packed[1::2], packed[2::2])), injected_namespaces=packed[0] or {})
+
+    @staticmethod
+    def share_packed(packed: tuple) -> None:
+        """Share the strings of a packed result again, in place: its pickled copy made its own of every
+        namespace, kind and label value that the collector had shared (see _share)."""
+        for name, facts in zip(packed[1::2], packed[2::2]):
+            if name == "resources":
+                for r in facts:
+                    r.kind, r.api_version, r.name, r.namespace = _share(r.kind), _share(r.api_version), _share(r.name), _share(r.namespace)
+                    _share_kept(r.data)
+            elif name == "proxies":
+                for p in facts:
+                    p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
+                    p.labels, p.annotations = _shared_strings(p.labels), _shared_strings(p.annotations)
+                    p.templates = _shared_tuple(p.templates)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,9 +749,9 @@ class Collector:
             return
         meta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else {}
         pod = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
-        labels = {str(k): str(v) for k, v in (meta.get("labels") or {}).items()} if isinstance(meta.get("labels"), dict) else {}
-        ann = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()} if isinstance(meta.get("annotations"), dict) else {}
-        namespace = doc.namespace or "default"
+        labels = _shared_strings(meta.get("labels"))
+        ann = _shared_strings(meta.get("annotations"))
+        namespace = _share(doc.namespace or "default")
         containers = [c for c in (pod.get("containers") or []) if isinstance(c, dict)]
         for i, c in enumerate(containers):
             self._image(c.get("image"), doc, tpl_path + ("spec", "containers", i, "image"), f"{doc.kind} {doc.name}")
@@ -762,8 +793,9 @@ class Collector:
         else:
             injected_ns = ""
         return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
-                     str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"), spire, reason, self.path, line,
-                     confidence if spire else (injected_ns or "high"), tuple(templates), ann, self.env, labels.get("istio.io/rev", ""))
+                     _share(str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default")), spire, _share(reason),
+                     self.path, line, confidence if spire else (injected_ns or "high"), _shared_tuple(templates), ann,
+                     self.env, labels.get("istio.io/rev", ""))
 
     def _spire_by_templates(self, templates: list[str]) -> tuple[bool, str, str]:
         """Resolved later against the injector templates of the whole repo; record the wish here."""
@@ -830,8 +862,145 @@ class Collector:
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
         _index_lines(doc, doc.node, (), lines, 0)
+        _share_kept(doc.data)
         self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, doc.data, self.path, doc.index,
-                                           lines, self.env, base_path=doc.base_path))
+                                           LineIndex.of(lines), self.env, base_path=doc.base_path))
+
+
+#: strings up to this length are shared between facts (sys.intern): the values that repeat across a
+#: repository's resources (namespaces, kinds, apiVersions, TLS modes, label values, template names)
+_SHARED_MAX = 128
+
+
+def _share(text: Any) -> Any:
+    """One string object per distinct short text, however many files repeat it.
+
+    Why: every file's parse makes its own copy of "networking.istio.io/v1beta1", its namespace, "ISTIO_MUTUAL",
+    "sidecar,spire" …, and the inventory keeps them for the whole scan (bench/RESULTS.md "Memory").
+    Interned strings are freed with their last user, so this holds nothing beyond the scan.
+    """
+    return sys.intern(text) if type(text) is str and len(text) <= _SHARED_MAX else text
+
+
+#: label/annotation mappings by content: pods of one app template carry identical annotations, and
+#: one dict serves them all (nothing changes a proxy's labels or annotations after collection; bounded)
+_MAPPINGS: dict[tuple, dict] = {}
+
+
+def _shared_strings(mapping: Any) -> dict[str, str]:
+    """A label/annotation mapping as str -> str (as the rules compare them), with shared strings, and
+    the same dict object for the same content (read-only by convention, like every inventory fact)."""
+    if not isinstance(mapping, dict):
+        mapping = {}
+    items = tuple((_share(str(k)), _share(str(v))) for k, v in mapping.items())
+    shared = _MAPPINGS.get(items)
+    if shared is None:
+        shared = dict(items)
+        if len(_MAPPINGS) < 4096:
+            _MAPPINGS[items] = shared
+    return shared
+
+
+#: template-name tuples by content (most proxies name the same one or two templates)
+_TUPLES: dict[tuple, tuple] = {}
+
+
+def _shared_tuple(items: Iterable[str]) -> tuple:
+    t = tuple(_share(x) for x in items)
+    shared = _TUPLES.get(t)
+    if shared is None:
+        shared = t
+        if len(_TUPLES) < 4096:
+            _TUPLES[t] = t
+    return shared
+
+
+#: kinds whose data rules, remedies and the SDS table read (TLS blocks, selectors, RBAC rules): their whole
+#: data is shared below (_canonical); other kept kinds (VirtualService, AuthorizationPolicy … kept for MM130's
+#: apiVersion check) share only their identity strings, since walking their routes cost ~9 % of a sparse
+#: repository's scan for little gain (bench/RESULTS.md "Memory")
+_SHARED_DATA_KINDS = frozenset({"DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Role", "ClusterRole", "RoleBinding",
+                                "ClusterRoleBinding", "ServiceAccount", "Namespace", "ClusterSPIFFEID"})
+
+
+def _share_kept(data: Any) -> None:
+    """Share what a kept resource's data has in common with those kept before (see _share_values)."""
+    if not isinstance(data, dict):
+        return
+    if data.get("kind") in _SHARED_DATA_KINDS:
+        _share_values(data)
+        return
+    for key in ("apiVersion", "kind"):
+        if key in data:
+            data[key] = _share(data[key])
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and "namespace" in meta:
+        meta["namespace"] = _share(meta["namespace"])
+
+
+def _share_values(data: Any) -> None:
+    """Make a kept resource's data share what it has in common with the resources kept before, in place.
+
+    Short strings become shared ones (_share), and every mapping or list below the top two levels
+    (`spec.trafficPolicy`, its `tls` and `connectionPool` …) is replaced by an equal one already kept,
+    when there is one: DestinationRules copy the same TLS and pool blocks, and each was ~7 dicts of
+    ~200 bytes (bench/RESULTS.md "Memory").  Equal means the same keys in the same order and values of
+    the same type and text (1, 1.0 and true stay apart); nothing changes a resource's data after
+    collection (every inventory fact is read-only by convention).
+    """
+    if isinstance(data, (dict, list)):
+        _canonical(data, 0)
+
+
+#: shared subtrees by content: (kind, (key type, key, value type, value or id of a shared subtree) …) -> subtree (bounded)
+_TREES: dict[tuple, Any] = {}
+_TREES_MAX = 8192
+_LEAF_TYPES = (str, int, bool, type(None))
+
+
+def _canonical(value: Any, depth: int) -> tuple[Any, bool]:
+    """(the shared equal container, whether it may be part of a shared parent's key); changed in place.
+
+    Leaves are handled in the loop (no call per scalar: kept VirtualServices and RBAC rules are
+    thousands of them), and a content key is built only for containers that may be shared: below the
+    top two levels and at most 32 entries (a bigger one is rare, and its key would cost as much).
+    """
+    if depth > 64:  # a recursive structure (PyYAML's fallback path builds them): left alone below here
+        return value, False
+    shareable = depth >= 2 and len(value) <= 32
+    items: list = []
+    is_dict = type(value) is dict
+    for k, v in (value.items() if is_dict else enumerate(value)):
+        t = type(v)
+        if t is str:
+            if len(v) <= _SHARED_MAX:
+                v = value[k] = sys.intern(v)
+            leaf = (t, v)
+        elif t is dict or t is list:
+            v, ok = _canonical(v, depth + 1)
+            value[k] = v
+            leaf = (t, id(v)) if ok else None  # a shared subtree: _TREES keeps it alive, so its id is not reused
+        elif t is int or t is bool or v is None:
+            leaf = (t, v)
+        elif t is float:
+            leaf = (t, repr(v))  # -0.0 and 0.0 compare equal but print apart
+        else:
+            leaf = None  # dates, binary, tagged values …: kept as they are, and their parents unshared
+        if shareable:
+            if leaf is None or (is_dict and type(k) not in _LEAF_TYPES):
+                shareable = False
+            else:
+                items.append((type(k), k) + leaf if is_dict else leaf)
+    if not shareable:
+        return value, False
+    key = ("m" if is_dict else "l", *items)
+    shared = _TREES.get(key)
+    if shared is not None:
+        return shared, True
+    if len(_TREES) >= _TREES_MAX:
+        return value, False
+    _TREES[key] = value
+    return value, True
 
 
 #: the parts of a kept resource whose lines rules report; everything else (status, managedFields,
@@ -935,6 +1104,7 @@ def resolve_spire_templates(inv: Inventory) -> None:
     defined: dict[str, list[InjectorTemplate]] = {}
     for t in inv.templates:
         defined.setdefault(t.name, []).append(t)
+    reasons: dict[str, str] = {}  # one reason string per text, not one per proxy
     for p in inv.proxies:
         if p.confidence != "pending":
             continue
@@ -946,8 +1116,9 @@ def resolve_spire_templates(inv: Inventory) -> None:
             # copy): the SPIRE reading is kept, since missing a broken proxy is the worse mistake
             other = next((d for d in defined[t.name] if not d.spire), None)
             p.spire, p.confidence = True, "low" if other else "high"
-            p.spire_reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket" + (
+            reason = f"injection template '{t.name}' ({t.path}:{t.line}) mounts a csi.spiffe.io workload-socket" + (
                 f"; another definition ({other.path}:{other.line}) does not" if other else "")
+            p.spire_reason = reasons.setdefault(reason, reason)
         elif "spire" in names and "spire" not in defined:
             p.spire, p.confidence = True, "low"
             p.spire_reason = "injection template 'spire' is not defined in the repo; assumed to be Istio's SPIRE template"

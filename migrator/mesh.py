@@ -8,6 +8,7 @@ evaluated once per view, so a DestinationRule in ``base/`` can be broken in prod
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from packaging.version import Version
@@ -143,7 +144,13 @@ class _ProxyIndex:
 
     every: _Groups
     spire: _Groups
-    order: dict[int, int]
+    proxies: list[Proxy]
+
+    @cached_property
+    def order(self) -> dict[int, int]:
+        """Position of each proxy in the view (id -> index); built on first use: only rules on
+        credentialName DestinationRules ask, and it is ~80 bytes a proxy (bench/RESULTS.md "Memory")."""
+        return {id(p): i for i, p in enumerate(self.proxies)}
 
     @classmethod
     def build(cls, proxies: list[Proxy]) -> "_ProxyIndex":
@@ -154,7 +161,7 @@ class _ProxyIndex:
                 g.by_ns.setdefault(p.namespace, {}).setdefault(p.kind, []).append(p)
             return g
 
-        return cls(group(proxies), group([p for p in proxies if p.spire]), {id(p): i for i, p in enumerate(proxies)})
+        return cls(group(proxies), group([p for p in proxies if p.spire]), proxies)
 
 
 def dr_applies(dr: Resource, proxy: Proxy) -> bool:

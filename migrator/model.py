@@ -6,8 +6,10 @@ be tested alone and the batch CLI, the wizard and PR generation share one pipeli
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from packaging.version import Version
 
@@ -83,7 +85,7 @@ class InjectorTemplate:
     env: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Proxy:
     """An Envoy proxy the repo declares: a sidecar-injected workload or a gateway."""
 
@@ -103,7 +105,71 @@ class Proxy:
     revision: str = ""  # istio.io/rev of the pod (attaches it to that control plane)
 
 
-@dataclass
+class LineIndex(Mapping):
+    """A kept resource's line index (key path -> 1-based line), stored compactly.
+
+    Why: the inventory keeps one index per DestinationRule/Gateway/RBAC resource for the whole scan, and
+    as a dict of ~12 entries it was ~650-1,200 bytes each, the largest per-resource cost after the data
+    itself (bench/RESULTS.md "Memory").  Resources of one shape index the same key paths in the same
+    order, so the paths live once in a shared *layout* (path -> slot) and each resource keeps only its
+    line numbers, 4 bytes each.  Reads as a read-only Mapping; equal to a dict with the same items.
+    """
+
+    __slots__ = ("_layout", "_lines")
+    #: layouts by their key sequence, shared by every index of that shape (bounded: beyond it, unshared)
+    _LAYOUTS: dict[tuple, dict] = {}
+    #: equal line-number arrays of one layout (never changed after construction)
+    _NUMBERS: dict[tuple, array] = {}
+    _MAX_LAYOUTS = 4096
+
+    def __init__(self, paths: Iterable[tuple] = (), lines: Iterable[int] = ()):
+        keys = tuple(paths)
+        layout = self._LAYOUTS.get(keys)
+        if layout is None:
+            layout = {k: i for i, k in enumerate(keys)}
+            if len(self._LAYOUTS) < self._MAX_LAYOUTS:
+                self._LAYOUTS[keys] = layout
+        self._layout = layout
+        numbers = array("I", lines)  # 4 bytes a line (a file of over 4 billion lines is not read)
+        if len(numbers) != len(layout):
+            raise ValueError(f"LineIndex: {len(layout)} paths but {len(numbers)} lines")
+        if self._LAYOUTS.get(keys) is layout:  # resources made from one template: one copy of equal line numbers too
+            key = (id(layout), numbers.tobytes())
+            shared = self._NUMBERS.get(key)
+            if shared is None and len(self._NUMBERS) < self._MAX_LAYOUTS:
+                self._NUMBERS[key] = numbers
+            numbers = shared if shared is not None else numbers
+        self._lines = numbers
+
+    @classmethod
+    def of(cls, lines: Mapping) -> "LineIndex":
+        """The compact form of a {path: line} mapping (same items, same order)."""
+        return cls(lines.keys(), lines.values())
+
+    def __getitem__(self, path: tuple) -> int:
+        return self._lines[self._layout[path]]
+
+    def get(self, path: tuple, default: Any = None) -> Any:
+        slot = self._layout.get(path)
+        return default if slot is None else self._lines[slot]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._layout
+
+    def __iter__(self) -> Iterator[tuple]:
+        return iter(self._layout)
+
+    def __len__(self) -> int:
+        return len(self._layout)
+
+    def __repr__(self) -> str:
+        return f"LineIndex({dict(self.items())!r})"
+
+    def __reduce__(self):
+        return (LineIndex, (tuple(self._layout), self._lines.tolist()))
+
+
+@dataclass(slots=True)
 class Resource:
     """A parsed Kubernetes/Istio resource kept for the rules (DestinationRule, Gateway, RBAC …)."""
 
@@ -114,7 +180,7 @@ class Resource:
     data: dict
     path: str
     doc_index: int
-    lines: dict  # path tuple -> 1-based line of that key (only for the paths rules need)
+    lines: Mapping  # path tuple -> 1-based line of that key (only for the paths rules need); a LineIndex when collected
     env: str | None = None
     suppressions: dict = field(default_factory=dict)  # rule id -> (how, reason), from comments/annotations
     base_path: tuple = ()  # key path of the resource inside its YAML document (kind: List items)
@@ -135,7 +201,7 @@ class Resource:
         return self.lines.get((), 1)
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     """One rule hit, located at a file and line."""
 

@@ -177,7 +177,7 @@ def _alias_heavy(raw: bytes) -> bool:
 def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
     cand, max_bytes = args
     try:
-        raw = read_regular(cand.abspath)
+        raw = read_regular(cand.abspath_text)
     except OSError as exc:
         reason = "symlink loop" if getattr(exc, "errno", None) == 40 else (exc.strerror or str(exc))
         return FileOutcome(cand.relpath, Inventory(), [Problem(cand.relpath, f"cannot read: {reason}")], False)
@@ -185,61 +185,75 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
 
 
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):
-    work = [(c, options.max_file_bytes) for c in candidates]
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
-    if jobs > 1 and len(work) >= 64:
-        yield from _parallel(work, jobs, progress)
+    if jobs > 1 and len(candidates) >= 64:
+        yield from _parallel(candidates, options.max_file_bytes, jobs, progress)
         return
-    for item in work:
-        outcome = process_candidate(item)
+    for c in candidates:  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
+        outcome = process_candidate((c, options.max_file_bytes))
         if progress:
             progress(1)
         yield outcome
 
 
-def _parallel(work: list, jobs: int, progress: Callable[[int], None] | None):
-    """The outcomes of `work` from this process and forked workers, in `work`'s order (findings never
-    depend on --jobs).
+def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: Callable[[int], None] | None):
+    """The outcomes of `candidates` from this process and forked workers, in their order (findings
+    never depend on --jobs).
 
     Largest files first, handed out as the processes become free (migrator/parallel.py): a
     repository's big files sit together (one directory of dashboards), and in order they all landed
-    with one process while the other idled.  This process works too, so its own outcomes are never
-    pickled; a worker's file that contributed nothing comes back as its `parsed` flag alone.
+    with one process while the other idled.  This process works too, and keeps its own outcomes as
+    they are; a worker sends only its non-empty facts (a file that contributed nothing is its
+    `parsed` flag alone), their strings are shared again on arrival, and each result is dropped
+    once merged (bench/RESULTS.md "Memory").
     """
+    from array import array
+
     from migrator.parallel import map_shared
 
     sizes = []
-    for cand, _ in work:
+    for cand in candidates:
         try:
-            sizes.append(os.stat(cand.abspath).st_size)
+            sizes.append(os.stat(cand.abspath_text).st_size)
         except OSError:
             sizes.append(0)
-    order = sorted(range(len(work)), key=lambda i: -sizes[i])
-    results: list = [None] * len(work)
+    order = array("q", sorted(range(len(candidates)), key=sizes.__getitem__, reverse=True))  # stable: ties keep their order
+    del sizes
+    results: list = [None] * len(candidates)
+    parent = os.getpid()
 
     def one(k: int):
-        i = order[k]
-        return _process_indexed((i, work[i]))[1]
+        outcome = process_candidate((candidates[order[k]], max_bytes))
+        return outcome if os.getpid() == parent else _compact(outcome)
 
     for k, outcome in map_shared(len(order), one, jobs):
+        if isinstance(outcome, tuple):
+            Inventory.share_packed(outcome[3])
         results[order[k]] = outcome
         if progress:
             progress(1)
-    for (cand, _), outcome in zip(work, results):
-        yield outcome if isinstance(outcome, FileOutcome) else FileOutcome(cand.relpath, _EMPTY, [], outcome)
+    for i, cand in enumerate(candidates):
+        outcome, results[i] = results[i], None  # merged: the parent keeps one copy of each fact
+        if isinstance(outcome, FileOutcome):
+            yield outcome
+        elif isinstance(outcome, tuple):
+            parsed, documents, problems, packed = outcome
+            yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems or [], parsed, documents)
+        else:
+            yield FileOutcome(cand.relpath, _EMPTY, [], outcome)
 
 
 #: the inventory of a file that contributed nothing (merge only reads it)
 _EMPTY = Inventory()
 
 
-def _process_indexed(task: tuple[int, tuple[Candidate, int]]) -> tuple[int, "FileOutcome | bool"]:
-    """Worker side of _parallel: (index, outcome), or (index, parsed flag) when the file gave nothing."""
-    index, item = task
-    outcome = process_candidate(item)
+def _compact(outcome: FileOutcome) -> "tuple | bool":
+    """A worker's outcome as sent to the parent: (parsed, documents, problems or None, packed
+    inventory), or the parsed flag alone when the file gave nothing (Inventory.pack: only the
+    non-empty fact lists)."""
     if not outcome.problems and outcome.inventory == _EMPTY:
-        return index, outcome.parsed
-    return index, outcome
+        return outcome.parsed
+    return (outcome.parsed, outcome.documents, outcome.problems or None, outcome.inventory.pack())
 
 
 def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> ScanResult:
@@ -285,6 +299,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         files_parsed += int(outcome.parsed)
         inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
+    candidates = live = outcomes = None  # read and merged: the later stages need only the paths (~60 bytes a file)
     topo = build_topology(inventory, all_paths)
     revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
     if revived:  # something deploys a vendored/sample tree: it is live after all

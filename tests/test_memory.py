@@ -1,0 +1,211 @@
+"""What a scan keeps for the whole run stays compact (issue 15, flat memory; bench/RESULTS.md "Memory").
+
+No RSS or timing thresholds here (they flake on a shared machine): these tests pin the *shape* of what
+is kept — no parse trees in the merged inventory, line indexes that share their key paths, strings
+shared across files, candidates without Path objects, worker results that carry only their facts —
+so a change that brings per-file bulk back fails a test instead of a benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+import yaml
+
+from conftest import FIXTURES
+from migrator import scan as scan_mod
+from migrator.discover import Candidate, _walk_dir, discover
+from migrator.documents import Document
+from migrator.inventory import Inventory
+from migrator.model import LineIndex, ScanOptions
+
+
+def _reachable(root, limit: int = 200_000):
+    """Every object reachable from root through containers and instance attributes (slots included)."""
+    seen, stack = set(), [root]
+    while stack and len(seen) < limit:
+        x = stack.pop()
+        if id(x) in seen or isinstance(x, (type, str, int, float, bool, bytes)) or x is None:
+            continue
+        seen.add(id(x))
+        yield x
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
+        else:
+            if hasattr(x, "__dict__"):
+                stack.append(x.__dict__)
+            for cls in type(x).__mro__:
+                for name in getattr(cls, "__slots__", ()):
+                    if hasattr(x, name):
+                        stack.append(getattr(x, name))
+
+
+def _scan(path, jobs: int = 1):
+    return scan_mod.scan([str(path)], ScanOptions(jobs=jobs))
+
+
+def test_the_merged_inventory_holds_no_parse_trees():
+    """Documents and PyYAML nodes are per-file: the inventory keeps values and resolved line numbers."""
+    for fixture in ("spire-istio-1.22", "multi-env", "kubectl-dump", "helm-chart-templates"):
+        inv = _scan(FIXTURES / fixture).inventory
+        assert inv.resources or inv.proxies or inv.pins, fixture
+        kept = [type(o).__name__ for o in _reachable(inv) if isinstance(o, (Document, yaml.Node, yaml.Mark))]
+        assert kept == [], f"{fixture}: the inventory keeps {sorted(set(kept))}"
+
+
+def test_resources_of_one_shape_share_their_line_layout(tmp_path):
+    for i in range(3):
+        (tmp_path / f"dr{i}.yaml").write_text(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n"
+            f"  name: dr{i}\n  namespace: team\nspec:\n  host: svc{i}.team.svc.cluster.local\n"
+            + "\n" * i + "  trafficPolicy:\n    tls:\n      mode: SIMPLE\n")
+    resources = _scan(tmp_path).inventory.resources
+    assert [r.name for r in resources] == ["dr0", "dr1", "dr2"]
+    assert all(isinstance(r.lines, LineIndex) for r in resources)
+    assert len({id(r.lines._layout) for r in resources}) == 1  # one copy of the key paths
+    # the line numbers are each resource's own (dr2 has two blank lines before trafficPolicy)
+    assert [r.line(("spec", "trafficPolicy", "tls", "mode")) for r in resources] == [10, 11, 12]
+    # and what repeats across files is one object: apiVersion, namespace, TLS mode, the whole TLS block
+    for get in (lambda r: r.api_version, lambda r: r.namespace, lambda r: r.data["spec"]["trafficPolicy"]["tls"]["mode"],
+                lambda r: r.data["spec"]["trafficPolicy"], lambda r: r.data["spec"]["trafficPolicy"]["tls"]):
+        assert len({id(get(r)) for r in resources}) == 1
+    assert len({id(r.data["spec"]) for r in resources}) == 3  # each its own host
+
+
+def test_shared_subtrees_keep_types_order_and_values_apart():
+    """1, 1.0, true and "1" are equal or alike in Python but print differently: never one shared object."""
+    from migrator.inventory import _share_values
+
+    def doc(value, order=("a", "b")):
+        inner = dict(zip(order, (value, "x")))
+        return {"spec": {"p": {"q": inner}}}
+
+    made = [doc(1), doc(1.0), doc(True), doc("1"), doc(-0.0), doc(0.0), doc(1, ("b", "a")), doc(1)]
+    for d in made:
+        _share_values(d)
+    inner = [d["spec"]["p"]["q"] for d in made]
+    assert inner[0] is inner[7]  # equal content: one object
+    assert len({id(x) for x in inner[:7]}) == 7
+    assert [repr(x) for x in inner] == ["{'a': 1, 'b': 'x'}", "{'a': 1.0, 'b': 'x'}", "{'a': True, 'b': 'x'}", "{'a': '1', 'b': 'x'}",
+                                        "{'a': -0.0, 'b': 'x'}", "{'a': 0.0, 'b': 'x'}", "{'b': 1, 'a': 'x'}", "{'a': 1, 'b': 'x'}"]
+    recursive: dict = {"spec": {"p": {}}}
+    recursive["spec"]["p"]["self"] = recursive["spec"]["p"]
+    _share_values(recursive)  # PyYAML's fallback path can build these: no endless walk
+    assert recursive["spec"]["p"]["self"] is recursive["spec"]["p"]
+
+
+def test_line_index_reads_like_the_dict_it_replaces():
+    d = {(): 1, ("spec",): 5, ("spec", "host"): 6, ("spec", "subsets", 0): 9}
+    idx = LineIndex.of(d)
+    assert idx == d and d == idx and dict(idx) == d and list(idx) == list(d) and len(idx) == 4
+    assert idx[("spec", "host")] == 6 and idx.get(("nope",)) is None and idx.get(("nope",), 3) == 3
+    assert ("spec",) in idx and ("metadata",) not in idx
+    assert idx != {(): 1}
+    back = pickle.loads(pickle.dumps(idx))
+    assert back == d and back._layout is idx._layout  # a worker's copy joins the parent's layout
+    try:
+        LineIndex([(), ("a",)], [1])
+    except ValueError as exc:
+        assert "2 paths but 1 lines" in str(exc)
+    else:
+        raise AssertionError("a length mismatch must be refused")
+
+
+def test_candidates_keep_a_string_not_a_path(tmp_path):
+    (tmp_path / "a.yaml").write_text("kind: Namespace\n")
+    (tmp_path / "b.yaml").write_text("kind: Namespace\n")
+    _, candidates, _ = discover([str(tmp_path)])
+    a, b = candidates
+    assert not hasattr(a, "__dict__") and a._abspath is None and a._root is b._root  # one root string for all
+    assert a.abspath == (tmp_path / "a.yaml").resolve() and a.relpath == "a.yaml"
+    assert pickle.loads(pickle.dumps(a)) == a and a != b
+    odd = Candidate("/elsewhere/x.yaml", "x.yaml", str(tmp_path))  # not root + relpath: kept whole
+    assert odd._abspath == "/elsewhere/x.yaml" and odd.abspath.as_posix() == "/elsewhere/x.yaml"
+    cand = a
+    try:
+        cand.relpath = "b.yaml"
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("a Candidate is immutable")
+
+
+def test_the_walk_yields_files_one_at_a_time(tmp_path):
+    """No list of every file's Path: the walk is consumed as discover() goes (plain trees and git work trees)."""
+    (tmp_path / "a.yaml").write_text("a: 1\n")
+    files, problems = _walk_dir(tmp_path, tmp_path)
+    assert not isinstance(files, (list, tuple)) and iter(files) is files
+    assert [os.path.basename(f) for f in files] == ["a.yaml"] and problems == []
+
+
+def test_a_worker_result_carries_only_its_facts_and_comes_back_equal():
+    raw = b"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata:
+  name: payments
+  namespace: shop
+spec:
+  host: payments.shop.svc.cluster.local
+  trafficPolicy:
+    tls:
+      mode: SIMPLE
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  template:
+    metadata:
+      labels:
+        app: web
+      annotations:
+        inject.istio.io/templates: sidecar,spire
+    spec:
+      containers:
+        - name: web
+          image: example.com/web:1
+"""
+    outcome = scan_mod.process_text("shop/dr.yaml", raw, 8 << 20)
+    assert outcome.inventory.resources and outcome.inventory.proxies
+    packed = outcome.inventory.pack()
+    assert packed[0] is None and packed[1::2] == ("proxies", "resources")  # no empty lists travel
+    copy = pickle.loads(pickle.dumps(packed))
+    Inventory.share_packed(copy)
+    back = Inventory.unpack(copy)
+    assert back == outcome.inventory
+    for r in back.resources:
+        assert r.kind is sys.intern(r.kind) and r.api_version is sys.intern(r.api_version)
+    for p in back.proxies:
+        assert p.namespace is sys.intern(p.namespace) and all(t is sys.intern(t) for t in p.templates)
+
+
+def test_parallel_and_serial_scans_keep_the_same_inventory():
+    serial, parallel = _scan(FIXTURES / "multi-env"), _scan(FIXTURES / "multi-env", jobs=2)
+    assert serial.inventory == parallel.inventory
+    assert [(f.rule, f.path, f.line) for f in serial.findings] == [(f.rule, f.path, f.line) for f in parallel.findings]
+
+
+def test_a_file_reached_through_symlinks_is_still_one_candidate(tmp_path):
+    """discover() keeps real paths under the root as relative paths (seen_plain): the dedupe is unchanged,
+    whichever way round the walk meets the link and the file."""
+    (tmp_path / "b-real.yaml").write_text("kind: Namespace\n")
+    (tmp_path / "a-link.yaml").symlink_to(tmp_path / "b-real.yaml")  # met before the file it points to
+    (tmp_path / "c-link.yaml").symlink_to(tmp_path / "b-real.yaml")  # met after it
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "e.yaml").write_text("kind: Namespace\n")
+    (tmp_path / "alias").symlink_to(tmp_path / "d", target_is_directory=True)
+    _, candidates, problems = discover([str(tmp_path)])
+    assert [c.relpath for c in candidates] == ["b-real.yaml", "d/e.yaml"] and problems == []
+    # a file named through a symlinked folder and by its real path: read once (through the path named
+    # first, as before this change), reported under its relative path
+    _, candidates, _ = discover([str(tmp_path / "alias" / "e.yaml"), str(tmp_path / "d" / "e.yaml")])
+    assert [(c.relpath, c.abspath) for c in candidates] == [("e.yaml", tmp_path / "alias" / "e.yaml")]
+    _, candidates, _ = discover([str(tmp_path / "d" / "e.yaml"), str(tmp_path / "alias" / "e.yaml"), str(tmp_path / "c-link.yaml")])
+    assert [c.relpath for c in candidates] == ["b-real.yaml", "d/e.yaml"]
