@@ -174,10 +174,11 @@ def print_problems(result, stream=None, *, errors: bool = True, verbose: bool = 
 
     stream = stream or sys.stderr  # looked up per call: tests (and wrappers) replace sys.stderr
     on_purpose = [p for p in result.skipped if p.message == HELM_TEMPLATE or skipped_on_purpose(p)]
+    quiet = {id(p) for p in on_purpose}  # by identity: `p in on_purpose` compared dataclasses pairwise (quadratic)
     for p in result.problems:
         if p.kind != "skipped" and not errors:
             continue
-        if p in on_purpose and not verbose:
+        if id(p) in quiet and not verbose:
             continue
         label = p.kind if p.kind in ("skipped", "note") else "error"
         where = f"{p.path}:{p.line}" if p.line else p.path
