@@ -221,6 +221,7 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     del sizes
     results: list = [None] * len(candidates)
     parent = os.getpid()
+    _warm_chart_releases(candidates)
 
     def one(k: int):
         outcome = process_candidate((candidates[order[k]], max_bytes))
@@ -245,6 +246,18 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
 
 #: the inventory of a file that contributed nothing (merge only reads it)
 _EMPTY = Inventory()
+
+
+def _warm_chart_releases(candidates: list[Candidate]) -> None:
+    """Before the fork: the repository's chart releases (helmtemplate.find_releases, a walk that reads
+    every YAML file), when a chart template may need them, so the workers inherit them instead of
+    each walking the repository again (Istio main: 0.05 s a process)."""
+    for cand in candidates:
+        if "/templates/" in f"/{cand.relpath}":
+            text = cand.abspath_text
+            if text.endswith("/" + cand.relpath):
+                _templates().find_releases(text[: -len(cand.relpath) - 1])
+            return
 
 
 def _compact(outcome: FileOutcome) -> "tuple | bool":
