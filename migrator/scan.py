@@ -202,10 +202,10 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
 
     Largest files first, handed out as the processes become free (migrator/parallel.py): a
     repository's big files sit together (one directory of dashboards), and in order they all landed
-    with one process while the other idled.  This process works too, and keeps its own outcomes as
-    they are; a worker sends only its non-empty facts (a file that contributed nothing is its
-    `parsed` flag alone), their strings are shared again on arrival, and each result is dropped
-    once merged (bench/RESULTS.md "Memory").
+    with one process while the other idled.  This process works too.  Results wait to be merged in
+    file order, so every process keeps only a file's non-empty facts, packed (a file that contributed
+    nothing is its `parsed` flag alone); a worker's strings are shared again on arrival, and each
+    result is dropped once merged (bench/RESULTS.md "Memory").
     """
     from array import array
 
@@ -220,16 +220,14 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     order = array("q", sorted(range(len(candidates)), key=sizes.__getitem__, reverse=True))  # stable: ties keep their order
     del sizes
     results: list = [None] * len(candidates)
-    parent = os.getpid()
     _warm_chart_releases(candidates)
 
     def one(k: int):
-        outcome = process_candidate((candidates[order[k]], max_bytes))
-        return outcome if os.getpid() == parent else _compact(outcome)
+        return _compact(process_candidate((candidates[order[k]], max_bytes)))
 
     for k, outcome in map_shared(len(order), one, jobs):
         if isinstance(outcome, tuple):
-            Inventory.share_packed(outcome[3])
+            Inventory.share_packed(outcome[3])  # a worker's strings are copies; this process's are shared already
         results[order[k]] = outcome
         if progress:
             progress(1)
