@@ -278,11 +278,14 @@ class BatchInterrupted(KeyboardInterrupt):
         self.restored, self.kept = restored, kept
 
 
-def write_plan(plan: FixPlan) -> list[str]:
+def write_plan(plan: FixPlan, *, hold_sigint: bool = False) -> list[str]:
     """Apply every pending file atomically; returns one-line problems (stale, unwritable, outside the root).
 
     The batch is all or nothing under Ctrl-C: each file's original text stays in memory until the
     batch ends, and an interrupt rolls back what was already written (BatchInterrupted says which).
+    `hold_sigint`: once the last file is written, Ctrl-C is ignored until release_sigint(), so the
+    caller can report the written batch; an interrupt there used to end the run with "nothing
+    written" over files that were all written.
     """
     problems: list[str] = []
     done: list[FilePlan] = []
@@ -296,9 +299,33 @@ def write_plan(plan: FixPlan) -> list[str]:
                 problems.append(problem)
             else:
                 done.append(fp)
+        if hold_sigint:
+            _hold_sigint()
     except KeyboardInterrupt:
-        raise BatchInterrupted(*_roll_back(plan.root, done + ([current] if current else []))) from None
+        rolled_back = _roll_back(plan.root, done + ([current] if current else []))
+        release_sigint()  # an interrupt that landed while the hold was being taken
+        raise BatchInterrupted(*rolled_back) from None
     return problems
+
+
+#: the SIGINT handler write_plan(hold_sigint=True) replaced, until release_sigint()
+_HELD_SIGINT: list = []
+
+
+def _hold_sigint() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and not _HELD_SIGINT:
+        _HELD_SIGINT.append(signal.signal(signal.SIGINT, signal.SIG_IGN))
+
+
+def release_sigint() -> None:
+    """Give Ctrl-C back after write_plan(hold_sigint=True) (a no-op when nothing is held)."""
+    import signal
+
+    if _HELD_SIGINT:
+        signal.signal(signal.SIGINT, _HELD_SIGINT.pop())
 
 
 def _write_one(root: Path, fp: FilePlan) -> str | None:

@@ -254,6 +254,31 @@ def test_interrupted_write_never_leaves_a_partial_file(tmp_path, monkeypatch):
     assert _hashes(repo) == before  # no partial file, no temp file left behind
 
 
+def test_ctrl_c_after_the_last_write_waits_for_the_report(tmp_path):
+    """write_plan(hold_sigint=True): once every file is written, Ctrl-C is held back until the caller
+    has said so (release_sigint), so a late interrupt cannot end the run with "nothing written"."""
+    import os
+    import signal
+
+    from migrator import fix as fixmod
+    from migrator.model import ScanOptions
+    from migrator.remedies import FixContext
+    from migrator.scan import scan
+
+    repo = _copy(tmp_path, "spire-istio-1.22")
+    plan = fixmod.plan_fixes(scan([str(repo)], ScanOptions()), strategy="skip-verify", ctx=FixContext())
+    before = _hashes(repo)
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        assert fixmod.write_plan(plan, hold_sigint=True) == []
+        os.kill(os.getpid(), signal.SIGINT)  # ignored: the batch is written, its report comes first
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        fixmod.release_sigint()
+    assert signal.getsignal(signal.SIGINT) is handler
+    assert len([k for k in before if _hashes(repo).get(k) != before[k]]) == len(plan.pending) > 0
+
+
 def test_fix_json_free_text_header_states_security_cost(tmp_path, run_cli):
     repo = _copy(tmp_path, "spire-istio-1.22")
     _, diff, _ = run_cli("fix", str(repo), "--strategy", "skip-verify")
