@@ -96,8 +96,10 @@ def _render(root: Path, files: list) -> str:
     return render_diff(FixPlan(root, _repo_prefix(root), files, [], [], []), header=False)
 
 
-def write_step(plan: Plan, number: int) -> tuple[list[str], list[str]]:
-    """Write the repository state after step `number` (1-based); returns (written paths, problems)."""
+def write_step(plan: Plan, number: int, *, hold_sigint: bool = False) -> tuple[list[str], list[str]]:
+    """Write the repository state after step `number` (1-based); returns (written paths, problems).
+
+    `hold_sigint`: as fix.write_plan's (the caller reports the written files, then release_sigint())."""
     from migrator.fix import FilePlan, FixPlan, write_plan
 
     if not plan.steps:
@@ -126,7 +128,7 @@ def write_step(plan: Plan, number: int) -> tuple[list[str], list[str]]:
     if problems:
         return [], problems
     fp = FixPlan(plan.root, plan.repo_prefix, files, [], [], [])
-    problems = write_plan(fp)
+    problems = write_plan(fp, hold_sigint=hold_sigint)
     return [f.path for f in files], problems
 
 
