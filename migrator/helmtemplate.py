@@ -26,6 +26,7 @@ through their release values; they are never rendered here.  `helm template` is 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -1245,6 +1246,32 @@ def releases_for(root: Path, chart_rel: str) -> Release | None:
 
 
 _RELEASES_CACHE: dict[str, dict] = {}
+#: directories find_releases does not look into (besides hidden ones)
+_NOT_RELEASE_DIRS = ("node_modules", "templates", "vendor")
+
+
+def _mentioning_releases(root: str) -> list[tuple[str, str]] | None:
+    """(relative, absolute) paths of the YAML files under root that name argoproj.io or HelmRelease,
+    as `git grep` finds them among the files git lists (tracked, and untracked but not ignored: what
+    discover reads); None outside a work tree.  Reading every YAML file of istio/istio to find none
+    took 0.1 s; git's search takes 0.03 s.
+    """
+    from migrator.discover import SAFE_GIT
+
+    try:
+        out = subprocess.run(["git", *SAFE_GIT, "-C", root, "grep", "--untracked", "-l", "-z", "-I", "-F",
+                              "-e", "argoproj.io", "-e", "HelmRelease", "--", "*.yaml", "*.yml"],
+                             capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode not in (0, 1):  # 1: no file matches; 128: not a work tree
+        return None
+    found = []
+    for raw in out.stdout.split(b"\0"):
+        rel = os.fsdecode(raw)
+        if rel and not any(part in _NOT_RELEASE_DIRS or part.startswith(".") for part in rel.split("/")[:-1]):
+            found.append((rel, os.path.join(root, rel)))
+    return found
 
 
 def find_releases(root: str) -> dict[str, list[Release]]:
@@ -1258,15 +1285,15 @@ def find_releases(root: str) -> dict[str, list[Release]]:
         return _RELEASES_CACHE[root]
     from migrator.documents import load_text
 
-    import os
-
     out: dict[str, list[Release]] = {}
     base = Path(root)
-    found = []  # (relative path, absolute path) as strings: a Path per file was half of this walk's cost
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in ("node_modules", "templates", "vendor"))
-        rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
-        found += [(f if rel_dir == "." else f"{rel_dir}/{f}", os.path.join(dirpath, f)) for f in filenames if f.endswith((".yaml", ".yml"))]
+    found = _mentioning_releases(root)
+    if found is None:  # not a git work tree: walk it
+        found = []  # (relative path, absolute path) as strings: a Path per file was half of this walk's cost
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in _NOT_RELEASE_DIRS and not d.startswith("."))
+            rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
+            found += [(f if rel_dir == "." else f"{rel_dir}/{f}", os.path.join(dirpath, f)) for f in filenames if f.endswith((".yaml", ".yml"))]
     for rel, path in sorted(found):
         try:
             with open(path, "rb") as fh:

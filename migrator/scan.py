@@ -106,10 +106,12 @@ class ScanResult:
         return [f for f in self.findings if not f.suppressed]
 
 
-def process_text(path: str, raw: bytes, max_bytes: int, abspath: Path | None = None) -> FileOutcome:
-    """Decode, prefilter, parse and collect one file; never raises for bad input."""
+def process_text(path: str, raw: bytes, max_bytes: int, abspath: "Path | str | None" = None) -> FileOutcome:
+    """Decode, prefilter, parse and collect one file; never raises for bad input.  `abspath` (where the
+    file is on disk) matters only to chart templates: a Path is made for those alone."""
     if b"{{" in raw and "/templates/" in f"/{path}":  # a Helm chart template: rendered line for line
-        return FileOutcome(path, *_templates().scan_template(path, raw, abspath, max_bytes))
+        where = Path(abspath) if abspath is not None else None
+        return FileOutcome(path, *_templates().scan_template(path, raw, where, max_bytes))
     plain = _plain_ascii(raw, max_bytes)  # decode would accept it: the gates may run before the text is built
     gate = _gate(raw, path) if plain else None
     if gate is SKIP:
@@ -181,7 +183,7 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
     except OSError as exc:
         reason = "symlink loop" if getattr(exc, "errno", None) == 40 else (exc.strerror or str(exc))
         return FileOutcome(cand.relpath, Inventory(), [Problem(cand.relpath, f"cannot read: {reason}")], False)
-    return process_text(cand.relpath, raw, max_bytes, cand.abspath)
+    return process_text(cand.relpath, raw, max_bytes, cand.abspath_text)
 
 
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):

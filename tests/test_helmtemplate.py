@@ -404,3 +404,29 @@ def test_a_range_of_documents_gives_one_resource_per_item_on_the_same_lines(tmp_
     assert dict(second.provenance)[("spec", "trafficPolicy", "tls", "mode")].where() == "charts/demo/values.yaml:7 (egress.1.tlsMode)"
     # unset, defaulted in the template: fix would add the key to that list item in values.yaml
     assert dict(first.provenance)[("spec", "trafficPolicy", "tls", "mode")].where() == "charts/demo/values.yaml (egress.0.tlsMode, not set there yet)"
+
+
+def test_releases_are_found_the_same_in_a_git_work_tree_and_in_a_plain_directory(tmp_path):
+    """find_releases asks `git grep` in a work tree (reading every YAML file of istio/istio to find no
+    release took 0.1 s) and walks a plain directory; both find the Argo CD Application that deploys the
+    in-repo chart, and in a work tree a git-ignored copy of it does not count (discover does not read it)."""
+    import subprocess
+
+    from migrator import helmtemplate
+
+    plain = _copy(tmp_path / "plain")
+    repo = _copy(tmp_path / "git")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("scratch/\n")
+    (repo / "scratch").mkdir()
+    app = (repo / "apps" / "ledger.yaml").read_text()
+    (repo / "scratch" / "ledger-copy.yaml").write_text(app.replace("name: ledger", "name: ledger-copy", 1))
+    found = {}
+    for name, root in (("plain", plain), ("git", repo)):
+        helmtemplate._RELEASES_CACHE.clear()
+        releases = helmtemplate.find_releases(str(root))
+        found[name] = {chart: sorted(r.source or "" for r in rs) for chart, rs in releases.items()}
+    helmtemplate._RELEASES_CACHE.clear()
+    assert helmtemplate._mentioning_releases(str(plain)) is None  # not a work tree: the walk
+    assert found["git"] == found["plain"] and list(found["plain"]) == ["charts/ledger"]
+    assert len(found["plain"]["charts/ledger"]) == 1
