@@ -328,6 +328,16 @@ def release_sigint() -> None:
         signal.signal(signal.SIGINT, _HELD_SIGINT.pop())
 
 
+def report_written(problems: list[str], summary: str, stream) -> None:
+    """After write_plan(hold_sigint=True): the problems, then the summary line, then Ctrl-C back."""
+    try:
+        for p in problems:
+            print(p, file=stream)
+        print(summary, file=stream)
+    finally:
+        release_sigint()
+
+
 def _write_one(root: Path, fp: FilePlan) -> str | None:
     from migrator.fsio import OutsideRootError, StaleFileError, atomic_write, inside_root
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from migrator.fix import BatchInterrupted, FixPlan, plan_from_args, release_sigint, render_diff, write_plan
+from migrator.fix import BatchInterrupted, FixPlan, plan_from_args, render_diff, report_written, write_plan
 from migrator.remedies import FixContext, options_for
 
 
@@ -87,12 +87,7 @@ def run(args) -> int:
                       + (f"; {len(exc.kept)} file(s) keep the fix (listed above)" if exc.kept else "; no file changed"),
                       file=sys.stderr)
                 return 130
-            try:  # the batch is written: Ctrl-C waits until it is reported
-                for p in problems:
-                    print(p, file=sys.stderr)
-                print(f"wrote {len(plan.pending) - len(problems)} file(s)", file=sys.stderr)
-            finally:
-                release_sigint()
+            report_written(problems, f"wrote {len(plan.pending) - len(problems)} file(s)", sys.stderr)
             if problems:
                 return 1
             return exit_status(plan, check=False)

@@ -97,15 +97,10 @@ def run(args) -> int:
                 if input(f"write step {args.step} ({plan.steps[args.step - 1].title})? [y/N] ").strip().lower() not in ("y", "yes"):
                     print("nothing written", file=sys.stderr)
                     return 0
-            from migrator.fix import release_sigint
+            from migrator.fix import report_written
 
-            written, problems = write_step(plan, args.step, hold_sigint=True)
-            try:  # the step is written: Ctrl-C waits until it is reported
-                for p in problems:
-                    print(p, file=sys.stderr)
-                print(f"wrote {len(written)} file(s) for step {args.step} ({plan.steps[args.step - 1].title})", file=sys.stderr)
-            finally:
-                release_sigint()
+            written, problems = write_step(plan, args.step, hold_sigint=True)  # Ctrl-C waits for the report
+            report_written(problems, f"wrote {len(written)} file(s) for step {args.step} ({plan.steps[args.step - 1].title})", sys.stderr)
             if problems:
                 code = 1
     _show(text, args)
