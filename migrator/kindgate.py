@@ -41,7 +41,7 @@ _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 _LINE_MARKS = re.compile(rb"\n(---|\.\.\.|kind:)")
 _FIRST_MARK = re.compile(rb"(---|\.\.\.|kind:)")
 #: a top-level entry the header gate understands: a plain key (no quotes, tags, anchors, complex keys)
-_PLAIN_ENTRY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)")
+_PLAIN_ENTRY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t\r]|$)")
 
 
 def document_kinds(raw: bytes) -> tuple[bytes, ...] | None:
