@@ -128,7 +128,7 @@ def reduced_text(text: str) -> tuple[str, tuple[str, ...]] | None:
     for n, piece in enumerate(pieces):
         kind = _piece_kind(piece)
         if kind is None:
-            continue  # only comments: no document of its own
+            continue  # no column-0 kind: comments only (document_kinds sent anything else to the full read)
         if kind == "List":
             return None  # its items are documents of their own
         keep = _keep_of(kind, piece)
