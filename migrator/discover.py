@@ -99,8 +99,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     for p in roots:
         # the walk yields one path string at a time: a list of every file's Path was ~700 bytes a file
         # at the scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
-        is_dir = p.is_dir()
-        files, probs = (_walk_dir(p.resolve(), root) if is_dir else (iter([os.fspath(p.absolute())]), []))
+        files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else (iter([os.fspath(p.absolute())]), []))
         found: list[Problem] = []
         for f in files:
             rel = _relative_text(f, root_prefix) or _relative(Path(f), root)
@@ -111,8 +110,6 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
             if is_own_temp(name):
                 found.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
                                      "`fix --write` in this directory removes it, or delete it", kind="skipped"))
-                continue
-            if is_dir and not name.endswith(YAML_SUFFIXES):
                 continue
             reached, problem = _candidate(f, rel, root, root_prefix, real_dirs)
             if problem:
@@ -404,11 +401,17 @@ def _listed(directory: Path, listing: bytes) -> Iterator[str]:
         if not raw:
             continue
         name = os.fsdecode(raw)
-        if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name.rsplit("/", 1)[-1]):
-            continue  # discover() reads only these: no need to stat the rest of the repository
+        if not _may_read(name.rsplit("/", 1)[-1]):
+            continue  # no need to stat the rest of the repository
         p = os.path.join(base, name)
         if _present(p):  # deleted-but-tracked files are gone from the tree
             yield p
+
+
+def _may_read(name: str) -> bool:
+    """The file names the walks pass on to discover(): YAML files, and temp files left by an interrupted
+    write (reported, not read).  A directory walk yields nothing else."""
+    return name.endswith(YAML_SUFFIXES) or is_own_temp(name)
 
 
 def _present(p: str) -> bool:
@@ -442,8 +445,8 @@ def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterato
             ignores.append((here, _read_gitignore(gi)))
         dirnames[:] = sorted(d for d in dirnames if d not in _ALWAYS_SKIP_DIRS and not _ignored(here / d, ignores, True))
         for name in sorted(filenames):
-            if not name.endswith(YAML_SUFFIXES) and not is_own_temp(name):
-                continue  # discover() reads only these
+            if not _may_read(name):
+                continue
             if ignores and _ignored(here / name, ignores, False):
                 continue
             yield os.path.join(dirpath, name)  # a string: a Path a file costs ~700 bytes and pathlib interns every name
