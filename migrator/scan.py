@@ -235,9 +235,7 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
             progress(1)
     for i, cand in enumerate(candidates):
         outcome, results[i] = results[i], None  # merged: the parent keeps one copy of each fact
-        if isinstance(outcome, FileOutcome):
-            yield outcome
-        elif isinstance(outcome, tuple):
+        if isinstance(outcome, tuple):
             parsed, documents, problems, packed = outcome
             yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems or [], parsed, documents)
         else:
@@ -249,9 +247,9 @@ _EMPTY = Inventory()
 
 
 def _warm_chart_releases(candidates: list[Candidate]) -> None:
-    """Before the fork: the repository's chart releases (helmtemplate.find_releases, a walk that reads
-    every YAML file), when a chart template may need them, so the workers inherit them instead of
-    each walking the repository again (Istio main: 0.05 s a process)."""
+    """Before the fork: the repository's chart releases (helmtemplate.find_releases: a `git grep`, or a
+    walk that reads every YAML file outside a work tree), when a chart template may need them, so the
+    workers inherit them instead of each looking again."""
     for cand in candidates:
         if "/templates/" in f"/{cand.relpath}":
             text = cand.abspath_text
@@ -261,9 +259,9 @@ def _warm_chart_releases(candidates: list[Candidate]) -> None:
 
 
 def _compact(outcome: FileOutcome) -> "tuple | bool":
-    """A worker's outcome as sent to the parent: (parsed, documents, problems or None, packed
-    inventory), or the parsed flag alone when the file gave nothing (Inventory.pack: only the
-    non-empty fact lists)."""
+    """An outcome as it waits to be merged (and crosses the pipe from a worker): (parsed, documents,
+    problems or None, packed inventory), or the parsed flag alone when the file gave nothing
+    (Inventory.pack: only the non-empty fact lists)."""
     if not outcome.problems and outcome.inventory == _EMPTY:
         return outcome.parsed
     return (outcome.parsed, outcome.documents, outcome.problems or None, outcome.inventory.pack())
