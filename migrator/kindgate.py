@@ -36,6 +36,9 @@ IGNORED_KINDS = frozenset((b"Service", b"ConfigMap", b"Secret", b"Endpoints", b"
 HEADER_ONLY_KINDS = frozenset((b"VirtualService", b"AuthorizationPolicy", b"PeerAuthentication", b"RequestAuthentication",
                                b"EnvoyFilter", b"Telemetry", b"WorkloadEntry", b"WorkloadGroup", b"ProxyConfig", b"WasmPlugin"))
 HEADER_KEYS = ("apiVersion", "kind", "metadata")
+#: ConfigMap data keys the inventory reads (SPIRE agent/server config, Helm values): a ConfigMap naming
+#: one is read whole
+READ_CONFIGMAP_KEYS = ("agent.conf", "server.conf", "values.y")
 _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 #: the line starts document_kinds looks at: a document marker, a document end, a top-level kind
 _LINE_MARKS = re.compile(rb"\n(---|\.\.\.|kind:)")
@@ -108,7 +111,7 @@ def ignored_kind_only(raw: bytes, kinds: tuple[bytes, ...] | None = None) -> boo
     kinds = document_kinds(raw) if kinds is None else kinds
     if not kinds or any(k not in IGNORED_KINDS for k in kinds):
         return False
-    return not (b"agent.conf" in raw or b"server.conf" in raw or b"values.y" in raw) and plain_enough(raw)
+    return not any(k.encode() in raw for k in READ_CONFIGMAP_KEYS) and plain_enough(raw)
 
 
 def reduced_text(text: str) -> tuple[str, tuple[str, ...]] | None:
@@ -154,7 +157,7 @@ def _piece_kind(piece: str) -> str | None:
 
 def _keep_of(kind: str, piece: str) -> tuple[str, ...] | None:
     """The top-level keys to keep of a document of this kind, or None to keep it whole."""
-    if kind.encode() in IGNORED_KINDS and not any(w in piece for w in ("agent.conf", "server.conf", "values.y")):
+    if kind.encode() in IGNORED_KINDS and not any(k in piece for k in READ_CONFIGMAP_KEYS):
         return ()
     if kind.encode() in HEADER_ONLY_KINDS:
         return HEADER_KEYS
