@@ -48,3 +48,18 @@ def scan_json(run_cli):
             raise AssertionError(f"no JSON on stdout (exit {code}); stderr: {err[-2000:]}") from exc
 
     return run
+
+
+def headers_only(inventory, gated=lambda path: True):
+    """A full read's inventory as migrator/kindgate.py's header gate must give it: header-only kinds
+    in files the gate takes (`gated(path)`) keep apiVersion, kind and metadata, and those keys' lines."""
+    import copy
+
+    from migrator import kindgate
+
+    out = copy.deepcopy(inventory)
+    for r in out.resources:
+        if r.kind.encode() in kindgate.HEADER_ONLY_KINDS and gated(r.path):
+            r.data = {k: v for k, v in r.data.items() if k in kindgate.HEADER_KEYS}
+            r.lines = {p: line for p, line in r.lines.items() if not p or p[0] in kindgate.HEADER_KEYS}
+    return out

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, REPO
+from conftest import FIXTURES, REPO, headers_only
 from migrator import kindgate
 from migrator import scan as scan_mod
 from migrator.model import ScanOptions
@@ -45,19 +45,6 @@ def _reducible(raw: bytes) -> bool:
             and kindgate.well_formed(raw))
 
 
-def _headers_only(inventory, gated=lambda path: True):
-    """The full read's inventory as the header gate must give it: header-only kinds in files the gate
-    takes (`gated(path)`) keep apiVersion, kind and metadata, and the lines of those keys."""
-    import copy
-
-    out = copy.deepcopy(inventory)
-    for r in out.resources:
-        if r.kind.encode() in kindgate.HEADER_ONLY_KINDS and gated(r.path):
-            r.data = {k: v for k, v in r.data.items() if k in kindgate.HEADER_KEYS}
-            r.lines = {p: line for p, line in r.lines.items() if not p or p[0] in kindgate.HEADER_KEYS}
-    return out
-
-
 def _compare(files: list[Path], root: Path, monkeypatch) -> tuple[int, int]:
     """Assert both paths agree on every file; return how many files the gates skipped and header-read."""
     skipped = headers = 0
@@ -66,7 +53,7 @@ def _compare(files: list[Path], root: Path, monkeypatch) -> tuple[int, int]:
         fast, full = _both_paths(path, rel, monkeypatch)
         if fast.inventory != full.inventory:
             assert _reducible(path.read_bytes()), rel
-            assert fast.inventory == _headers_only(full.inventory), rel
+            assert fast.inventory == headers_only(full.inventory), rel
             assert fast.problems == full.problems == [], rel
             headers += 1
         if fast.parsed != full.parsed:
@@ -105,7 +92,7 @@ def test_whole_scan_is_identical_with_and_without_the_gate(release_tree, monkeyp
 
     out = {}
     for gate, r in scans.items():
-        inventory = r.inventory if gate else _headers_only(r.inventory, gated)
+        inventory = r.inventory if gate else headers_only(r.inventory, gated)
         out[gate] = ([(f.rule, f.path, f.line, f.resource, f.message) for f in r.findings], inventory, r.problems, r.files_read)
     assert out[True] == out[False]
     assert out[True][0], "the release tree has findings (MM101 on sample DestinationRules)"
