@@ -436,7 +436,7 @@ def test_the_committed_json_copy_is_current_and_equal_to_the_yaml(name):
     folder = REPO / "migrator" / "knowledge"
     raw = (folder / name).read_bytes()
     committed = (folder / cache_name(name)).read_text(encoding="utf-8")
-    assert committed == cache_text(name, raw), f"stale: run python tools/knowledge_cache.py"
+    assert committed == cache_text(raw), f"stale: run python tools/knowledge_cache.py"
     assert json.loads(committed)["data"] == yaml.load(raw, Loader=yaml.CSafeLoader)
 
 
@@ -447,12 +447,12 @@ def test_a_stale_json_copy_is_ignored(tmp_path, monkeypatch):
     folder = tmp_path / "knowledge"
     folder.mkdir()
     (folder / "istio.yaml").write_text("releases: [{minor: '1.99', status: stable}]\nchanges: []\n")
-    (folder / "istio.cache.json").write_text(knowledge.cache_text("istio.yaml", b"releases: []\nchanges: []\n"))
+    (folder / "istio.cache.json").write_text(knowledge.cache_text(b"releases: []\nchanges: []\n"))
     monkeypatch.setattr(knowledge, "files", lambda _package: folder)
     knowledge._load.cache_clear()
     try:
         assert knowledge._load("istio.yaml")["releases"] == [{"minor": "1.99", "status": "stable"}]
-        (folder / "istio.cache.json").write_text(knowledge.cache_text("istio.yaml", (folder / "istio.yaml").read_bytes())
+        (folder / "istio.cache.json").write_text(knowledge.cache_text((folder / "istio.yaml").read_bytes())
                                                  .replace("1.99", "1.98"))
         knowledge._load.cache_clear()
         assert knowledge._load("istio.yaml")["releases"][0]["minor"] == "1.98"  # a current copy is what is read

@@ -17,7 +17,7 @@ from migrator.knowledge import cache_name, cache_text  # noqa: E402
 def main() -> int:
     folder = Path(__file__).resolve().parent.parent / "migrator" / "knowledge"
     for source in sorted(folder.glob("*.yaml")):
-        (folder / cache_name(source.name)).write_text(cache_text(source.name, source.read_bytes()), encoding="utf-8")
+        (folder / cache_name(source.name)).write_text(cache_text(source.read_bytes()), encoding="utf-8")
         print(f"wrote {cache_name(source.name)}")
     return 0
 

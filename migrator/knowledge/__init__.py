@@ -78,7 +78,7 @@ def cache_name(name: str) -> str:
     return name.rsplit(".", 1)[0] + ".cache.json"
 
 
-def cache_text(name: str, raw: bytes) -> str:
+def cache_text(raw: bytes) -> str:
     """The JSON copy's text for these YAML bytes (what tools/knowledge_cache.py writes)."""
     import hashlib
     import json
