@@ -1250,6 +1250,11 @@ _RELEASES_CACHE: dict[str, dict] = {}
 _NOT_RELEASE_DIRS = ("node_modules", "templates", "vendor")
 
 
+def _release_dir(name: str) -> bool:
+    """May a directory of this name hold a release find_releases counts?"""
+    return name not in _NOT_RELEASE_DIRS and not name.startswith(".")
+
+
 def _mentioning_releases(root: str) -> list[tuple[str, str]] | None:
     """(relative, absolute) paths of the YAML files under root that name argoproj.io or HelmRelease,
     as `git grep` finds them among the files git lists (tracked, and untracked but not ignored: what
@@ -1269,7 +1274,7 @@ def _mentioning_releases(root: str) -> list[tuple[str, str]] | None:
     found = []
     for raw in out.stdout.split(b"\0"):
         rel = os.fsdecode(raw)
-        if rel and not any(part in _NOT_RELEASE_DIRS or part.startswith(".") for part in rel.split("/")[:-1]):
+        if rel and all(_release_dir(part) for part in rel.split("/")[:-1]):
             found.append((rel, os.path.join(root, rel)))
     return found
 
@@ -1291,7 +1296,7 @@ def find_releases(root: str) -> dict[str, list[Release]]:
     if found is None:  # not a git work tree: walk it
         found = []  # (relative path, absolute path) as strings: a Path per file was half of this walk's cost
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in _NOT_RELEASE_DIRS and not d.startswith("."))
+            dirnames[:] = sorted(d for d in dirnames if _release_dir(d))
             rel_dir = os.path.relpath(dirpath, root).replace(os.sep, "/")
             found += [(f if rel_dir == "." else f"{rel_dir}/{f}", os.path.join(dirpath, f)) for f in filenames if f.endswith((".yaml", ".yml"))]
     for rel, path in sorted(found):
