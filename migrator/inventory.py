@@ -919,8 +919,7 @@ def _shared_tuple(items: Iterable[str]) -> tuple:
 #: data is shared below (_canonical); other kept kinds (VirtualService, AuthorizationPolicy … kept for MM130's
 #: apiVersion check) share only their identity strings, since walking their routes cost ~9 % of a sparse
 #: repository's scan for little gain (bench/RESULTS.md "Memory")
-_SHARED_DATA_KINDS = frozenset({"DestinationRule", "Gateway", "ServiceEntry", "Sidecar", "Role", "ClusterRole", "RoleBinding",
-                                "ClusterRoleBinding", "ServiceAccount", "Namespace", "ClusterSPIFFEID"})
+_SHARED_DATA_KINDS = frozenset(KEPT_KINDS)
 
 
 def _share_kept(data: Any) -> None:
