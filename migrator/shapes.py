@@ -90,16 +90,23 @@ BY_KIND: dict[str, Shape] = {
 }
 
 
+def _workload_shape(kind: str) -> Shape:
+    """A workload's shape: the path down to its pod template (and its own metadata)."""
+    shape: Shape = POD_TEMPLATE
+    for key in reversed(WORKLOAD_TEMPLATE_PATHS[kind]):
+        shape = _map(**{key: shape})
+    if kind != "Pod":
+        shape = (MAP, {**shape[1], "metadata": _META})
+    return shape
+
+
+#: every checked kind's shape, built once (each document asks)
+_SHAPES: dict[str, Shape] = {**BY_KIND, **{kind: _workload_shape(kind) for kind in WORKLOAD_TEMPLATE_PATHS}}
+
+
 def shape_of(kind: str) -> Shape | None:
     """The declared shape of a kind (workloads: the path down to their pod template), or None."""
-    if kind in WORKLOAD_TEMPLATE_PATHS:
-        shape: Shape = POD_TEMPLATE
-        for key in reversed(WORKLOAD_TEMPLATE_PATHS[kind]):
-            shape = _map(**{key: shape})
-        if kind != "Pod":
-            shape = (MAP, {**shape[1], "metadata": _META})
-        return shape
-    return BY_KIND.get(kind)
+    return _SHAPES.get(kind)
 
 
 def describe(value: Any) -> str:
