@@ -175,17 +175,20 @@ class _Loader(_Defensive, _BaseLoader):  # type: ignore[misc,valid-type]
     ascend_resolver = tuple  # tuple(): the empty tuple
 
     def resolve(self, kind, value, implicit):
-        if kind is yaml.ScalarNode and not self.yaml_path_resolvers:
-            if not implicit[0] or (value and value[0] not in _IMPLICIT_FIRST):
-                return self.DEFAULT_SCALAR_TAG  # quoted/block, or no implicit resolver starts with that character
-            if len(value) <= 32:
-                key = (value, implicit[1])
-                tag = _RESOLVED.get(key)
-                if tag is None:
-                    tag = super().resolve(kind, value, implicit)
-                    if len(_RESOLVED) < _RESOLVED_MAX:
-                        _RESOLVED[key] = tag
-                return tag
+        if self.yaml_path_resolvers:
+            return super().resolve(kind, value, implicit)
+        if kind is not yaml.ScalarNode:  # a mapping or sequence: its default tag, as BaseResolver gives it
+            return self.DEFAULT_MAPPING_TAG if kind is yaml.MappingNode else self.DEFAULT_SEQUENCE_TAG
+        if not implicit[0] or (value and value[0] not in _IMPLICIT_FIRST):
+            return self.DEFAULT_SCALAR_TAG  # quoted/block, or no implicit resolver starts with that character
+        if len(value) <= 32:
+            key = (value, implicit[1])
+            tag = _RESOLVED.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(_RESOLVED) < _RESOLVED_MAX:
+                    _RESOLVED[key] = tag
+            return tag
         return super().resolve(kind, value, implicit)
 
 
