@@ -117,6 +117,10 @@ def test_the_gate_is_conservative():
     assert not gate(b"kind: Service\n...\nfoo: bar\n")
     assert not gate(b"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n")
     assert not gate(b"kind: ConfigMap\ndata:\n  agent.conf: |\n    agent {}\n")  # SPIRE agent config is read
+    assert not gate(b"kind: ConfigMap\ndata:\n  server.conf: |\n    server {}\n")  # so is the server's
+    assert not gate(b"kind: Service\n---\nkind: ConfigMap\ndata:\n  values.yml: |\n    pilot: {}\n")  # and Helm values
+    assert gate(b"kind: ConfigMap\ndata:\n  nginx.conf: |\n    server {}\n")  # a `.conf` key the inventory does not read
+    assert gate(b"kind: Service\nmetadata:\n  annotations:\n    docs: see values.yaml\n")  # only a ConfigMap's keys are read
     assert not gate(b"kind: Service  # mesh-migrator: ignore[MM101]\n")
     assert not gate(b"kind: List\nitems:\n- kind: Service\n")
     assert not gate(b"image: istio/proxyv2\n")  # no kind: a values file
