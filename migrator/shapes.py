@@ -136,21 +136,27 @@ def _fits(value: Any, expected: str) -> bool:
     return not isinstance(value, (dict, list)) and not (isinstance(value, Tagged) and isinstance(value.value, (dict, list)))
 
 
-def mismatches(data: Any, shape: Shape, path: tuple = ()) -> Iterable[tuple[tuple, str, Any]]:
-    """Every (key path, expected type, actual value) where data does not have the declared shape."""
+def first_mismatch(data: Any, shape: Shape, path: tuple = ()) -> tuple[tuple, str, Any] | None:
+    """The first (key path, expected type, actual value) where data does not have the declared shape,
+    or None.  A plain recursion, not a generator: every document read is checked, and only the first
+    mismatch is ever reported."""
     expected, inner = shape if isinstance(shape, tuple) else (shape, None)
     if not _fits(data, expected):
-        yield path, expected, data
-        return
+        return path, expected, data
     if data is None or inner is None:
-        return
+        return None
     if expected == MAP:
         for key, sub in inner.items():
             if key in data:
-                yield from mismatches(data[key], sub, path + (key,))
+                found = first_mismatch(data[key], sub, path + (key,))
+                if found is not None:
+                    return found
     elif expected == LIST:
         for i, item in enumerate(data):
-            yield from mismatches(item, inner, path + (i,))
+            found = first_mismatch(item, inner, path + (i,))
+            if found is not None:
+                return found
+    return None
 
 
 def _dotted(path: tuple) -> str:
@@ -167,12 +173,14 @@ def check(doc: Document) -> Problem | None:
     shape = shape_of(doc.kind)
     if shape is None:
         return None
-    for path, expected, value in mismatches(doc.data, shape):
-        name = f"{doc.namespace}/{doc.name}" if doc.namespace else (doc.name or "(unnamed)")
-        article = "an" if expected[0] in "aeiou" else "a"
-        message = f"{doc.kind} {name}: {_dotted(path)} is {describe(value)}, expected {article} {expected}; not scanned"
-        return Problem(doc.path, message, line=doc.line_of(path))
-    return None
+    found = first_mismatch(doc.data, shape)
+    if found is None:
+        return None
+    path, expected, value = found
+    name = f"{doc.namespace}/{doc.name}" if doc.namespace else (doc.name or "(unnamed)")
+    article = "an" if expected[0] in "aeiou" else "a"
+    message = f"{doc.kind} {name}: {_dotted(path)} is {describe(value)}, expected {article} {expected}; not scanned"
+    return Problem(doc.path, message, line=doc.line_of(path))
 
 
 def admit(documents: Iterable[Document]) -> tuple[list[Document], list[Problem]]:
