@@ -6,7 +6,6 @@ asked": the CLI prints it as one line and exits 2.  Anything else that escapes i
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -24,5 +23,7 @@ def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """' (did you mean X?)' when one of `choices` is close to `word`, else ''; difflib, as git and ruff do."""
     choices = list(choices)
     upper = {c.upper(): c for c in choices}
+    import difflib  # only a misspelling pays for it
+
     close = difflib.get_close_matches(word.upper(), list(upper), n=1, cutoff=cutoff)
     return f" (did you mean {upper[close[0]]}?)" if close else ""

@@ -22,7 +22,6 @@ import hashlib
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 
 
@@ -159,6 +158,8 @@ def atomic_write(path, text: str, *, expected_sha256: str | None = None, root=No
     if directory not in _SWEPT:  # once per directory and run: a batch of 1,000 files lists each directory once
         _SWEPT.add(directory)
         sweep_stale_temps(directory)
+    import tempfile  # writes only: a scan imports this module for is_own_temp and never writes
+
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.mm{os.getpid()}.", suffix=".tmp")
     try:
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from types import TracebackType
 from typing import Callable, Iterable
 
@@ -28,6 +27,8 @@ def debugging() -> bool:
 def internal_problem(path: str, line: int | None, what: str, exc: BaseException) -> Problem:
     """The one-line report of an unexpected exception; prints the traceback under --debug."""
     if debugging():
+        import traceback  # the error path only: every scan imports this module
+
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     reason = " ".join(str(exc).split())[:200]
     message = (f"internal error while {what}: {type(exc).__name__}: {reason}"

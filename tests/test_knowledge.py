@@ -448,7 +448,7 @@ def test_a_stale_json_copy_is_ignored(tmp_path, monkeypatch):
     folder.mkdir()
     (folder / "istio.yaml").write_text("releases: [{minor: '1.99', status: stable}]\nchanges: []\n")
     (folder / "istio.cache.json").write_text(knowledge.cache_text(b"releases: []\nchanges: []\n"))
-    monkeypatch.setattr(knowledge, "files", lambda _package: folder)
+    monkeypatch.setattr(knowledge, "_HERE", folder)
     knowledge._load.cache_clear()
     try:
         assert knowledge._load("istio.yaml")["releases"] == [{"minor": "1.99", "status": "stable"}]
