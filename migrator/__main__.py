@@ -1,5 +1,5 @@
 """`python -m migrator` runs the same CLI as the `mesh-migrator` console script."""
 
-from migrator.cli import main
+from migrator.cli import run
 
-raise SystemExit(main())
+run()

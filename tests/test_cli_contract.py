@@ -45,6 +45,30 @@ def test_findings_exit_1():
     assert mm("scan", MM101_REPO).returncode == 1
 
 
+def test_the_exit_that_skips_freeing_the_heap_still_delivers_everything():
+    """cli.run() ends the process with os._exit after flushing: a report bigger than a pipe's buffer
+    arrives whole, the exit code is main()'s, and stderr is complete too."""
+    import json
+
+    proc = mm("scan", FIXTURES, "--format", "json")
+    assert len(proc.stdout) > 65536  # more than one pipe buffer
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["findings"]
+    assert proc.stderr.rstrip().endswith("--verbose lists them")  # the last line main() writes to stderr
+
+
+def test_a_reader_that_goes_away_is_not_an_error():
+    """`mesh-migrator scan … | head -1`: the closed pipe ends the run quietly, with no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "migrator", "scan", str(FIXTURES), "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert proc.returncode in (0, 1)
+
+
 def test_unreadable_file_is_mm001_and_fails_the_run(tmp_path):
     repo = copy(tmp_path, CLEAN_REPO)
     (repo / "broken.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio-mesh\n data: {}\n")
