@@ -19,6 +19,8 @@ def test_installed_package_scans_the_seed_and_validates(tmp_path):
     assert (target / "migrator" / "schemas" / "report.schema.json").is_file()
     assert (target / "migrator" / "rules" / "catalog.yaml").is_file()
     assert (target / "migrator" / "knowledge" / "istio.yaml").is_file()
+    for copy in ("knowledge/istio.cache.json", "knowledge/spire.cache.json", "rules/catalog.cache.json"):
+        assert (target / "migrator" / copy).is_file(), copy  # the loaders' fast path (migrator/datacopy.py)
     assert (target / "migrator" / "schemas" / "istio" / "1.22" / "destinationrule.networking.istio.io.v1beta1.json").is_file()
     env = dict(os.environ, PYTHONPATH=str(target))
     proc = subprocess.run([sys.executable, "-m", "migrator", "scan", str(FIXTURES / "spire-istio-1.22"), "--format", "json"],

@@ -423,38 +423,46 @@ def test_auto_san_note_dates_from_1_14_not_1_20():
     assert "https://github.com/istio/istio/blob/1.14.0/releasenotes/notes/auto-san-validation-support.yaml" in c["sources"]
 
 
-@pytest.mark.parametrize("name", ["istio.yaml", "spire.yaml"])
-def test_the_committed_json_copy_is_current_and_equal_to_the_yaml(name):
-    """The loader reads knowledge/*.cache.json (start-up); it must be what tools/knowledge_cache.py
+@pytest.mark.parametrize("rel", ["knowledge/istio.yaml", "knowledge/spire.yaml", "rules/catalog.yaml"])
+def test_the_committed_json_copy_is_current_and_equal_to_the_yaml(rel):
+    """The loaders read the *.cache.json copies (start-up); each must be what tools/data_copies.py
     makes of the YAML now, and hold exactly the YAML's values."""
     import json
 
     import yaml
 
-    from migrator.knowledge import cache_name, cache_text
+    from migrator.datacopy import DATA_FILES, copy_name, copy_text
 
-    folder = REPO / "migrator" / "knowledge"
-    raw = (folder / name).read_bytes()
-    committed = (folder / cache_name(name)).read_text(encoding="utf-8")
-    assert committed == cache_text(raw), f"stale: run python tools/knowledge_cache.py"
+    assert rel in DATA_FILES
+    source = REPO / "migrator" / rel
+    raw = source.read_bytes()
+    committed = source.with_name(copy_name(source.name)).read_text(encoding="utf-8")
+    assert committed == copy_text(raw), "stale: run python tools/data_copies.py"
     assert json.loads(committed)["data"] == yaml.load(raw, Loader=yaml.CSafeLoader)
 
 
 def test_a_stale_json_copy_is_ignored(tmp_path, monkeypatch):
-    """An edited YAML whose JSON copy was not regenerated is read from the YAML, never from the copy."""
+    """An edited YAML whose JSON copy was not regenerated is read from the YAML, never from the copy;
+    the knowledge base and the rule catalog load through the same check."""
     import migrator.knowledge as knowledge
+    from migrator import datacopy
 
     folder = tmp_path / "knowledge"
     folder.mkdir()
     (folder / "istio.yaml").write_text("releases: [{minor: '1.99', status: stable}]\nchanges: []\n")
-    (folder / "istio.cache.json").write_text(knowledge.cache_text(b"releases: []\nchanges: []\n"))
+    (folder / "istio.cache.json").write_text(datacopy.copy_text(b"releases: []\nchanges: []\n"))
     monkeypatch.setattr(knowledge, "_HERE", folder)
     knowledge._load.cache_clear()
     try:
         assert knowledge._load("istio.yaml")["releases"] == [{"minor": "1.99", "status": "stable"}]
-        (folder / "istio.cache.json").write_text(knowledge.cache_text((folder / "istio.yaml").read_bytes())
+        (folder / "istio.cache.json").write_text(datacopy.copy_text((folder / "istio.yaml").read_bytes())
                                                  .replace("1.99", "1.98"))
         knowledge._load.cache_clear()
         assert knowledge._load("istio.yaml")["releases"][0]["minor"] == "1.98"  # a current copy is what is read
     finally:
         knowledge._load.cache_clear()
+    (folder / "catalog.yaml").write_text("MM999: {title: new}\n")
+    (folder / "catalog.cache.json").write_text(datacopy.copy_text(b"MM998: {title: old}\n"))
+    assert datacopy.load(folder, "catalog.yaml") == {"MM999": {"title": "new"}}
+    (folder / "catalog.cache.json").write_text("{not json")
+    assert datacopy.load(folder, "catalog.yaml") == {"MM999": {"title": "new"}}  # an unreadable copy is ignored too

@@ -30,8 +30,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from packaging.version import InvalidVersion, Version
+
+from migrator import datacopy
 
 __all__ = [
     "istio",
@@ -53,53 +54,17 @@ __all__ = [
 #: the knowledge files sit beside this module (package data); read by path, not importlib.resources,
 #: whose import (2.4 ms, with tempfile and zipfile adapters) was a fiftieth of a small scan
 _HERE = Path(__file__).resolve().parent
-#: the same values as yaml.safe_load, read by libyaml when PyYAML has it
-_SAFE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _VERSION_RE = re.compile(r"^\s*v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?\s*$")
 
 
 @lru_cache(maxsize=None)
 def _load(name: str) -> dict[str, Any]:
-    """A knowledge file, from its JSON copy when that copy was made from these exact YAML bytes.
-
-    Parsing istio.yaml (130 kB) costs ~13 ms even with libyaml, a tenth of a small scan's start-up;
-    its JSON copy (`tools/knowledge_cache.py`) loads in under 1 ms.  A copy whose recorded SHA-256
-    is not that of the YAML beside it is ignored, so an edited YAML is never shadowed by stale data
-    (tests/test_knowledge.py checks the committed copies are current).
-    """
-    raw = (_HERE / name).read_bytes()
-    cached = _cached(name, raw)
-    data = cached if cached is not None else yaml.load(raw.decode("utf-8"), Loader=_SAFE)
+    """A knowledge file, from its JSON copy when that copy was made from these exact YAML bytes
+    (migrator/datacopy.py: istio.yaml is ~13 ms to parse even with libyaml, its copy under 1 ms)."""
+    data = datacopy.load(_HERE, name)
     if not isinstance(data, dict):
         raise ValueError(f"{name}: expected a mapping at the top level")
     return data
-
-
-def cache_name(name: str) -> str:
-    """The JSON copy of a knowledge file: istio.yaml -> istio.cache.json."""
-    return name.rsplit(".", 1)[0] + ".cache.json"
-
-
-def cache_text(raw: bytes) -> str:
-    """The JSON copy's text for these YAML bytes (what tools/knowledge_cache.py writes)."""
-    import hashlib
-    import json
-
-    data = yaml.load(raw.decode("utf-8"), Loader=_SAFE)
-    return json.dumps({"yaml_sha256": hashlib.sha256(raw).hexdigest(), "data": data}, sort_keys=True) + "\n"
-
-
-def _cached(name: str, raw: bytes) -> dict | None:
-    import hashlib
-    import json
-
-    try:
-        copy_ = json.loads((_HERE / cache_name(name)).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(copy_, dict) or copy_.get("yaml_sha256") != hashlib.sha256(raw).hexdigest():
-        return None
-    return copy_.get("data")
 
 
 def istio() -> dict:

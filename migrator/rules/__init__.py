@@ -13,8 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
-import yaml
-
+from migrator import datacopy
 from migrator.isolate import iterate_isolated, rule_problem
 from migrator.model import Finding
 
@@ -55,8 +54,7 @@ class Rule:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, RuleMeta]:
-    text = (Path(__file__).resolve().parent / "catalog.yaml").read_text(encoding="utf-8")  # package data beside this module
-    raw = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: same values, 10x faster start
+    raw = datacopy.load(Path(__file__).resolve().parent, "catalog.yaml")  # its JSON copy when current: ~4 ms less a run
     return {
         rid: RuleMeta(rid, e["title"], e["severity"], e.get("istio", ""), " ".join(e["explanation"].split()),
                       tuple(e["sources"]), tuple(e.get("sds_names") or ()), tuple(e.get("remedies") or ()))
