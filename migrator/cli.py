@@ -134,12 +134,24 @@ def run() -> NoReturn:
     In-process callers (tests, wrappers) call main() and get its exit code.
     """
     code = main()
+    if _observed():
+        sys.exit(code)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):  # a reader that went away (`| head`), or a closed stream: nothing to save
             pass
     os._exit(code)
+
+
+#: tools that write their results when the interpreter exits normally
+_OBSERVERS = ("coverage", "cProfile", "profile", "pyinstrument", "trace")
+
+
+def _observed() -> bool:
+    """Is a coverage tool, profiler or tracer running in this process?  They write their results at a
+    normal exit, which os._exit would skip."""
+    return sys.gettrace() is not None or sys.getprofile() is not None or any(m in sys.modules for m in _OBSERVERS)
 
 
 if __name__ == "__main__":  # pragma: no cover

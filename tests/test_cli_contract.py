@@ -57,6 +57,15 @@ def test_the_exit_that_skips_freeing_the_heap_still_delivers_everything():
     assert proc.stderr.rstrip().endswith("--verbose lists them")  # the last line main() writes to stderr
 
 
+def test_a_profiler_still_gets_its_normal_exit():
+    """`python -m cProfile -m migrator …` (or coverage, pyinstrument) writes its results at exit: run()
+    exits normally when one is loaded (cProfile prints its table after the scan's own output)."""
+    proc = subprocess.run([sys.executable, "-m", "cProfile", "-s", "tottime", "-m", "migrator", "scan", str(MM101_REPO)],
+                          capture_output=True, text=True, timeout=300)
+    assert "MM101" in proc.stdout, proc.stderr
+    assert "function calls" in proc.stdout and "Ordered by: internal time" in proc.stdout
+
+
 def test_a_reader_that_goes_away_is_not_an_error():
     """`mesh-migrator scan … | head -1`: the closed pipe ends the run quietly, with no traceback."""
     proc = subprocess.Popen([sys.executable, "-m", "migrator", "scan", str(FIXTURES), "--format", "json"],
