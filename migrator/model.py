@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from packaging.version import Version
 
@@ -225,6 +225,37 @@ class Finding:
     @property
     def key(self) -> tuple:
         return (self.path, self.line, self.rule, self.resource)
+
+
+class Deferred:
+    """A finding's message made each time it is read, from a function and the facts it names.
+
+    Why: the SPIRE rules' messages (~900 bytes: ten proxy names, the SDS names, the Envoy log line)
+    were the largest part of a finding, and a repository's findings grow with it; the facts they are
+    made of are kept anyway (the proxy list is the finding's own) or are shared strings, so keeping
+    those instead costs ~140 bytes (bench/RESULTS.md "Memory", third round).  `make` must be pure:
+    the same arguments give the same text every time.
+    """
+
+    __slots__ = ("_make", "_args")
+
+    def __init__(self, make: Callable[..., str], *args: Any):
+        self._make, self._args = make, args
+
+    def __str__(self) -> str:
+        return self._make(*self._args)
+
+
+#: the slot that stores Finding.message: a str, or a Deferred the property below renders on every read
+_MESSAGE_SLOT = Finding.message
+
+
+def _message(self: Finding) -> str:
+    value = _MESSAGE_SLOT.__get__(self, Finding)
+    return value if type(value) is str else str(value)
+
+
+Finding.message = property(_message, _MESSAGE_SLOT.__set__, doc="The finding's text (a Deferred is rendered on read).")
 
 
 @dataclass

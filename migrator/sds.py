@@ -308,8 +308,13 @@ class BlockHits:
     low: list[str] = field(default_factory=list)  # spire reasons of low-confidence proxies (first few)
 
     def described(self) -> str:
-        more = self.count - len(self.proxies)
-        return ", ".join(self.proxies) + (f" and {more} more" if more > 0 else "")
+        return described(self.proxies, self.count)
+
+
+def described(proxies: list[str], count: int) -> str:
+    """The first proxies by name, then how many more: how a finding names the proxies a block breaks."""
+    more = count - len(proxies)
+    return ", ".join(proxies) + (f" and {more} more" if more > 0 else "")
 
 
 def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, BlockHits]]:
