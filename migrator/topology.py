@@ -166,11 +166,24 @@ def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
     envs = sorted({e for es in attribution.values() for e in es}, key=lambda e: (e is not None, e or ""))
     if not envs:
         envs = [None]
-    shared: dict[tuple, tuple] = {}  # one tuple per distinct set of environments, not one per file
-    final = {p: shared.setdefault(t, t) for p, t in
-             ((p, tuple(sorted(es, key=lambda e: (e is not None, e or "")))) for p, es in attribution.items())}
+    final = _final(attribution)
     planes = _control_planes(inv, final, envs, ambiguous)
     return Topology(envs, final, how, ambiguous, planes, wired)
+
+
+def _final(attribution: dict[str, set]) -> dict[str, tuple[str | None, ...]]:
+    """Each file's environments as a sorted tuple: one tuple per distinct set of environments, not one per
+    file, and sorted once per set object (_nearest gives every file of a directory the same one)."""
+    shared: dict[tuple, tuple] = {}
+    by_set: dict[int, tuple] = {}  # id of a set in `attribution` (alive throughout) -> its tuple
+    final = {}
+    for p, es in attribution.items():
+        t = by_set.get(id(es))
+        if t is None:
+            t = tuple(sorted(es, key=lambda e: (e is not None, e or "")))
+            t = by_set[id(es)] = shared.setdefault(t, t)
+        final[p] = t
+    return final
 
 
 def _inventory_paths(inv: Inventory) -> set[str]:
@@ -341,6 +354,7 @@ def _nearest(paths: list[str], attribution: dict, how: dict) -> set[str]:
             d = posixpath.dirname(d)
     ambiguous: set[str] = set()
     texts: dict[str, str] = {}
+    frozen: dict[str, frozenset] = {}  # one set per directory, not one per file (~220 bytes a file while building)
     if not below:
         return ambiguous
     for p in paths:
@@ -350,7 +364,10 @@ def _nearest(paths: list[str], attribution: dict, how: dict) -> set[str]:
         while True:
             found = below.get(d)
             if found:
-                attribution[p] = set(found)
+                envs = frozen.get(d)
+                if envs is None:
+                    envs = frozen[d] = frozenset(found)
+                attribution[p] = envs
                 where = d or "the repository root"
                 if len(found) > 1:
                     ambiguous.add(p)
