@@ -187,11 +187,14 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
 
 
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):
+    """Each candidate's outcome, in order.  Consumes `candidates`: the serial read sets each entry to
+    None once read (a candidate is ~56 bytes, alive until then only through this list)."""
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     if jobs > 1 and len(candidates) >= 64:
         yield from _parallel(candidates, options.max_file_bytes, jobs, progress)
         return
-    for c in candidates:  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
+    for i in range(len(candidates)):  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
+        c, candidates[i] = candidates[i], None  # and each candidate freed once read: the list is the caller's last reference
         outcome = process_candidate((c, options.max_file_bytes))
         if progress:
             progress(1)
@@ -303,6 +306,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         problems.extend(discover_problems)
         all_paths = [c.relpath for c in candidates]
         live, held = split_live(candidates, options.includes)
+        candidates = None  # `live` and `held` hold them now; the serial read frees each candidate once read
         progress = progress_factory(len(live)) if progress_factory else None
         outcomes = _outcomes(live, options, progress)
     for outcome in outcomes:
