@@ -892,9 +892,11 @@ def _share(text: Any, own: str | None = None) -> Any:
     return sys.intern(text) if len(text) <= _SHARED_MAX else text
 
 
-#: label/annotation mappings by content: pods of one app template carry identical annotations, and
-#: one dict serves them all (nothing changes a proxy's labels or annotations after collection; bounded)
-_MAPPINGS: dict[tuple, dict] = {}
+#: label/annotation mappings by the hash of their content: pods of one app template carry identical
+#: annotations, and one dict serves them all (nothing changes a proxy's labels or annotations after
+#: collection; bounded).  Keyed by the hash, not the items: every workload's labels differ (its `app`),
+#: and a tuple of pairs per workload was ~230 bytes kept for nothing (bench/RESULTS.md "Memory", third round)
+_MAPPINGS: dict[int, dict] = {}
 
 
 def _shared_strings(mapping: Any, own: str | None = None) -> dict[str, str]:
@@ -904,11 +906,13 @@ def _shared_strings(mapping: Any, own: str | None = None) -> dict[str, str]:
     if not isinstance(mapping, dict):
         mapping = {}
     items = tuple((_share(str(k)), _share(str(v), own)) for k, v in mapping.items())
-    shared = _MAPPINGS.get(items)
-    if shared is None:
-        shared = dict(items)
-        if len(_MAPPINGS) < 4096:
-            _MAPPINGS[items] = shared
+    key = hash(items)
+    shared = _MAPPINGS.get(key)
+    if shared is not None and len(shared) == len(items) and tuple(shared.items()) == items:
+        return shared  # the same content in the same order (a hash collision gets a dict of its own)
+    shared = dict(items)
+    if len(_MAPPINGS) < 4096 and key not in _MAPPINGS:
+        _MAPPINGS[key] = shared
     return shared
 
 
