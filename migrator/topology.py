@@ -147,7 +147,7 @@ class Topology:
 
 def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
     """Attribute every file to environments and resolve every control plane's version."""
-    paths = sorted(set(all_paths) | _inventory_paths(inv))
+    paths = _all_paths(all_paths, _inventory_paths(inv))
     attribution: dict[str, set[str | None]] = {}
     how: dict[str, str] = {}
     wired = _wire(inv, paths, attribution, how)
@@ -184,6 +184,19 @@ def _final(attribution: dict[str, set]) -> dict[str, tuple[str | None, ...]]:
             t = by_set[id(es)] = shared.setdefault(t, t)
         final[p] = t
     return final
+
+
+def _all_paths(all_paths: Iterable[str], fact_paths: set[str]) -> list[str]:
+    """Every path, sorted and once: the scan's list itself when it is so already and holds every fact's
+    path (always, from scan.py: discovery sorts), else a sorted union.  Why: the union's two sets were
+    ~2 MB at 20,000 files, the peak of the scan's end (bench/RESULTS.md "Memory", third round)."""
+    import bisect
+    from itertools import pairwise
+
+    if isinstance(all_paths, list) and all(a < b for a, b in pairwise(all_paths)):
+        if all((i := bisect.bisect_left(all_paths, p)) < len(all_paths) and all_paths[i] == p for p in fact_paths):
+            return all_paths
+    return sorted(set(all_paths) | fact_paths)
 
 
 def _inventory_paths(inv: Inventory) -> set[str]:
