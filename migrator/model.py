@@ -182,7 +182,6 @@ class Resource:
     doc_index: int
     lines: Mapping  # path tuple -> 1-based line of that key (only for the paths rules need); a LineIndex when collected
     env: str | None = None
-    suppressions: dict = field(default_factory=dict)  # rule id -> (how, reason), from comments/annotations
     base_path: tuple = ()  # key path of the resource inside its YAML document (kind: List items)
     embedded: tuple = ()  # path of the string scalar holding it, when it lives inside YAML-in-a-string
     template: Any = None  # helmtemplate.TemplateOrigin when read from a rendered Helm chart template

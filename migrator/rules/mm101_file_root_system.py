@@ -16,9 +16,9 @@ def check(view, meta):
         return
     for block, hits in failing_blocks(view, lambda n: n.name == FILE_ROOT_SYSTEM):
         dr = block.dr
-        mode = str(block.settings.get("mode")).upper()
+        mode = sys.intern(str(block.settings.get("mode")).upper())  # one string for the message and details of every finding
         yield make(meta, view, path=dr.path, line=block.line, resource=dr.ref, low=bool(hits.low), extra_assumptions=hits.low[:1],
-                   message=Deferred(_message, sys.intern(block.where), sys.intern(mode), sys.intern(str(view.istio or '1.21-1.25 (assumed)')),
+                   message=Deferred(_message, sys.intern(block.where), mode, sys.intern(str(view.istio or '1.21-1.25 (assumed)')),
                                     hits.proxies, hits.count, sys.intern(hits.log)),
                    sds_resource=FILE_ROOT_SYSTEM, proxies=hits.proxies,
                    details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path, "mode": mode,

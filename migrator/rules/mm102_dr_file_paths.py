@@ -23,7 +23,7 @@ def check(view, meta):
                                     sys.intern(hits.log)),
                    sds_resource=names[0], proxies=hits.proxies,
                    details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path,
-                            "mode": str(block.settings.get("mode")).upper(), "proxy_count": hits.count})
+                            "mode": sys.intern(str(block.settings.get("mode")).upper()), "proxy_count": hits.count})
 
 
 def _message(where: str, proxies: list[str], count: int, names: tuple[str, ...], log: str) -> str:
