@@ -194,10 +194,15 @@ class Inventory:
         return cls(**dict(zip(packed[1::2], packed[2::2])), injected_namespaces=packed[0] or {})
 
     @staticmethod
-    def share_packed(packed: tuple) -> None:
+    def share_packed(packed: tuple, path: str | None = None) -> None:
         """Share the strings of a packed result again, in place: its pickled copy made its own of every
-        namespace, kind and label value that the collector had shared (see _share)."""
+        namespace, kind and label value that the collector had shared (see _share), and of the file's
+        path, which the proxies and resources of `path` take again from this process."""
         for name, facts in zip(packed[1::2], packed[2::2]):
+            if name in ("resources", "proxies") and path is not None:
+                for fact in facts:
+                    if fact.path == path:
+                        fact.path = path
             if name == "resources":
                 for r in facts:
                     r.kind, r.api_version, r.namespace = _share(r.kind), _share(r.api_version), _share(r.namespace)

@@ -205,44 +205,72 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     """The outcomes of `candidates` from this process and forked workers, in their order (findings
     never depend on --jobs).
 
-    Largest files first, handed out as the processes become free (migrator/parallel.py): a
-    repository's big files sit together (one directory of dashboards), and in order they all landed
-    with one process while the other idled.  This process works too.  Results wait to be merged in
-    file order, so every process keeps only a file's non-empty facts, packed (a file that contributed
-    nothing is its `parsed` flag alone); a worker's strings are shared again on arrival, and each
-    result is dropped once merged (bench/RESULTS.md "Memory").
+    Large files first, largest first, handed out as the processes become free (migrator/parallel.py):
+    a repository's big files sit together (one directory of dashboards), and in order they all landed
+    with one process while the other idled.  The other files follow in file order, so their results
+    are merged as they arrive: sorted by size, every result waited for the last one (~1 MB per 10,000
+    files in this process, bench/RESULTS.md "Memory", third round).  This process works too.  A
+    waiting result is a file's non-empty facts, packed (a file that contributed nothing is its
+    `parsed` flag alone); a worker's strings are shared again on arrival, and each result and
+    candidate is dropped once merged.
     """
-    from array import array
-
     from migrator.parallel import map_shared
 
-    sizes = []
-    for cand in candidates:
-        try:
-            sizes.append(os.stat(cand.abspath_text).st_size)
-        except OSError:
-            sizes.append(0)
-    order = array("q", sorted(range(len(candidates)), key=sizes.__getitem__, reverse=True))  # stable: ties keep their order
-    del sizes
+    order = _work_order(candidates)
     results: list = [None] * len(candidates)
     _warm_chart_releases(candidates)
 
     def one(k: int):
         return _compact(process_candidate((candidates[order[k]], max_bytes)))
 
+    merged = 0  # every index below this one has been merged (and dropped)
     for k, outcome in map_shared(len(order), one, jobs):
+        i = order[k]
         if isinstance(outcome, tuple):
-            Inventory.share_packed(outcome[3])  # a worker's strings are copies; this process's are shared already
-        results[order[k]] = outcome
+            Inventory.share_packed(outcome[3], candidates[i].relpath)  # a worker's strings are copies; this process's are shared already
+        results[i] = outcome
+        candidates[i] = candidates[i].relpath  # done: the merge needs only its path (a candidate is 56 bytes)
         if progress:
             progress(1)
+        while merged < len(results) and results[merged] is not None:
+            yield _merged(candidates, results, merged)
+            merged += 1
+    while merged < len(results):
+        yield _merged(candidates, results, merged)
+        merged += 1
+
+
+#: files of at least this size are read first, largest first (see _parallel)
+_LARGE_FILE = 256 * 1024
+
+
+def _work_order(candidates: list[Candidate]):
+    """Indexes into `candidates`: the large files by size (largest first, ties in file order), then the
+    rest in file order."""
+    from array import array
+
+    large = []
     for i, cand in enumerate(candidates):
-        outcome, results[i] = results[i], None  # merged: the parent keeps one copy of each fact
-        if isinstance(outcome, tuple):
-            parsed, documents, problems, packed = outcome
-            yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems or [], parsed, documents)
-        else:
-            yield FileOutcome(cand.relpath, _EMPTY, [], outcome)
+        try:
+            size = os.stat(cand.abspath_text).st_size
+        except OSError:
+            continue
+        if size >= _LARGE_FILE:
+            large.append((-size, i))
+    large.sort()
+    first = array("q", (i for _, i in large))
+    is_large = set(first)
+    return first + array("q", (i for i in range(len(candidates)) if i not in is_large))
+
+
+def _merged(candidates: list, results: list, i: int) -> FileOutcome:
+    """The outcome of file i as merge() takes it; its result and path are dropped from the lists."""
+    relpath, outcome = candidates[i], results[i]
+    candidates[i] = results[i] = False  # merged (not None: None is "not done yet")
+    if isinstance(outcome, tuple):
+        parsed, documents, problems, packed = outcome
+        return FileOutcome(relpath, Inventory.unpack(packed), problems or [], parsed, documents)
+    return FileOutcome(relpath, _EMPTY, [], outcome)
 
 
 #: the inventory of a file that contributed nothing (merge only reads it)
