@@ -319,7 +319,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     problems: list[Problem] = []
     files_read = files_parsed = 0
     stdin_text = None
-    all_paths: list[str] = []
+    all_paths = ""  # every path the scan saw, NUL-joined (_path_list)
     held: dict[str, tuple[Candidate, str]] = {}
     _set_rendering(options.render)
     if paths == [STDIN]:
@@ -328,11 +328,13 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         outcome = process_text("<stdin>", raw, options.max_file_bytes)
         root = Path.cwd()
         outcomes = [outcome]
-        all_paths = ["<stdin>"]
+        all_paths = "<stdin>"
     else:
         root, candidates, discover_problems = discover(paths, options.excludes)
         problems.extend(discover_problems)
-        all_paths = [c.relpath for c in candidates]
+        # one string, not a list of every path: each candidate's own path string then goes with the
+        # candidate once read (topology splits them again, and keeps them by folder: topology.PathMap)
+        all_paths = "\0".join(c.relpath for c in candidates)
         live, held = split_live(candidates, options.includes)
         candidates = None  # `live` and `held` hold them now; the serial read frees each candidate once read
         progress = progress_factory(len(live)) if progress_factory else None
@@ -343,7 +345,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
     candidates = live = outcomes = None  # read and merged: the later stages need only the paths (~60 bytes a file)
-    topo = build_topology(inventory, all_paths)
+    topo = build_topology(inventory, _path_list(all_paths))
     revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
     if revived:  # something deploys a vendored/sample tree: it is live after all
         for outcome in _outcomes(revived, options, None):
@@ -351,7 +353,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
             files_parsed += int(outcome.parsed)
             inventory.merge(outcome.inventory)
             problems.extend(outcome.problems)
-        topo = build_topology(inventory, all_paths)
+        topo = build_topology(inventory, _path_list(all_paths))
     problems.extend(Problem(rel, reason, kind="skipped") for rel, (_, reason) in sorted(held.items()))
     topo.forget(held)
     views = build_views(inventory, options, topo)
@@ -362,6 +364,11 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)
+
+
+def _path_list(joined: str) -> list[str]:
+    """The paths of a NUL-joined string (no path holds a NUL), in their order."""
+    return joined.split("\0") if joined else []
 
 
 def split_live(candidates: list[Candidate], includes: tuple[str, ...]) -> tuple[list[Candidate], dict[str, tuple[Candidate, str]]]:
