@@ -1035,7 +1035,8 @@ _INDEXED_SPEC_KEYS = {"trafficPolicy", "subsets", "servers", "portLevelSettings"
 _PATHS: dict[tuple, tuple] = {}
 
 
-def _shared_path(path: tuple) -> tuple:
+def shared_path(path: tuple) -> tuple:
+    """The one tuple of a key path (line indexes, and the TLS block paths findings keep in `details`)."""
     shared = _PATHS.get(path)
     if shared is not None:
         return shared
@@ -1056,7 +1057,7 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
             if not isinstance(k, yaml.ScalarNode):
                 continue
             key = k.value
-            out[_shared_path(path + (key,))] = k.start_mark.line + 1 + doc.line_offset
+            out[shared_path(path + (key,))] = k.start_mark.line + 1 + doc.line_offset
             if depth == 0 and key not in ("spec", "metadata"):
                 continue
             if depth >= 1 and path[0] == "spec" and key not in _INDEXED_SPEC_KEYS and path[-1] != "tls" and not isinstance(path[-1], int):

@@ -141,10 +141,29 @@ class LineIndex(Mapping):
             numbers = shared if shared is not None else numbers
         self._lines = numbers
 
+    #: equal indexes (one shared layout, one shared number array) are one object (bounded, like the layouts)
+    _INDEXES: dict[tuple[int, int], "LineIndex"] = {}
+
     @classmethod
     def of(cls, lines: Mapping) -> "LineIndex":
         """The compact form of a {path: line} mapping (same items, same order)."""
-        return cls(lines.keys(), lines.values())
+        return cls.shared(lines.keys(), lines.values())
+
+    @classmethod
+    def shared(cls, paths: Iterable[tuple], lines: Iterable[int]) -> "LineIndex":
+        """A LineIndex, or the equal one made before: resources made from one template have equal line
+        indexes, and one read-only object serves them all (48 bytes a kept resource)."""
+        index = cls(paths, lines)
+        numbers = index._lines
+        if cls._NUMBERS.get((id(index._layout), numbers.tobytes())) is not numbers:
+            return index  # its layout or numbers are not shared: neither is the index
+        key = (id(index._layout), id(numbers))  # both kept alive by the memos above: the ids are not reused
+        found = cls._INDEXES.get(key)
+        if found is not None:
+            return found
+        if len(cls._INDEXES) < cls._MAX_LAYOUTS:
+            cls._INDEXES[key] = index
+        return index
 
     def __getitem__(self, path: tuple) -> int:
         return self._lines[self._layout[path]]
@@ -166,7 +185,12 @@ class LineIndex(Mapping):
         return f"LineIndex({dict(self.items())!r})"
 
     def __reduce__(self):
-        return (LineIndex, (tuple(self._layout), self._lines.tolist()))
+        return (_line_index, (tuple(self._layout), self._lines.tolist()))
+
+
+def _line_index(paths: tuple, lines: list[int]) -> LineIndex:
+    """Unpickling (--jobs): a worker's index becomes this process's shared one (LineIndex.shared)."""
+    return LineIndex.shared(paths, lines)
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from typing import Iterator
 
 from packaging.version import Version
 
+from migrator.inventory import shared_path
 from migrator.mesh import MeshView, dr_applies
 from migrator.model import Proxy, Resource
 
@@ -78,11 +79,11 @@ def _policy_blocks(dr: Resource, policy, path: tuple, prefix: str) -> Iterator[T
     if not isinstance(policy, dict):
         return
     if isinstance(policy.get("tls"), dict):
-        yield TlsBlock(dr, path + ("tls",), policy["tls"], f"{prefix}trafficPolicy.tls")
+        yield TlsBlock(dr, shared_path(path + ("tls",)), policy["tls"], f"{prefix}trafficPolicy.tls")
     for j, pls in enumerate(policy.get("portLevelSettings") or []):
         if isinstance(pls, dict) and isinstance(pls.get("tls"), dict):
             port = (pls.get("port") or {}).get("number") if isinstance(pls.get("port"), dict) else None
-            yield TlsBlock(dr, path + ("portLevelSettings", j, "tls"), pls["tls"], f"{prefix}trafficPolicy.portLevelSettings[port {port}].tls")
+            yield TlsBlock(dr, shared_path(path + ("portLevelSettings", j, "tls")), pls["tls"], f"{prefix}trafficPolicy.portLevelSettings[port {port}].tls")
 
 
 def _truthy(value) -> bool:
