@@ -212,6 +212,7 @@ class Inventory:
                     name = p.resource.split("/", 2)[-1]  # Kind/namespace/name: neither a kind nor a namespace holds a "/"
                     own = p.service_account if p.service_account == name else name  # the pickle kept label and account one object
                     p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account, own), _share(p.spire_reason)
+                    p.kind, p.confidence, p.revision = _share(p.kind), _share(p.confidence), _share(p.revision)
                     p.labels, p.annotations = _shared_strings(p.labels, own), _shared_strings(p.annotations)
                     p.templates = _shared_tuple(p.templates)
 
