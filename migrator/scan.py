@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import decode, load_text
@@ -319,7 +319,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     problems: list[Problem] = []
     files_read = files_parsed = 0
     stdin_text = None
-    all_paths = ""  # every path the scan saw, NUL-joined (_path_list)
+    all_paths = _pack_paths([])  # every path the scan saw (_pack_paths)
     held: dict[str, tuple[Candidate, str]] = {}
     _set_rendering(options.render)
     if paths == [STDIN]:
@@ -328,13 +328,13 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         outcome = process_text("<stdin>", raw, options.max_file_bytes)
         root = Path.cwd()
         outcomes = [outcome]
-        all_paths = "<stdin>"
+        all_paths = _pack_paths(["<stdin>"])
     else:
         root, candidates, discover_problems = discover(paths, options.excludes)
         problems.extend(discover_problems)
-        # one string, not a list of every path: each candidate's own path string then goes with the
-        # candidate once read (topology splits them again, and keeps them by folder: topology.PathMap)
-        all_paths = "\0".join(c.relpath for c in candidates)
+        # packed, not a list of every path: each candidate's own path string then goes with the
+        # candidate once read (topology unpacks them, and keeps them by folder: topology.PathMap)
+        all_paths = _pack_paths(c.relpath for c in candidates)
         live, held = split_live(candidates, options.includes)
         candidates = None  # `live` and `held` hold them now; the serial read frees each candidate once read
         progress = progress_factory(len(live)) if progress_factory else None
@@ -366,8 +366,28 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)
 
 
-def _path_list(joined: str) -> list[str]:
-    """The paths of a NUL-joined string (no path holds a NUL), in their order."""
+def _pack_paths(paths: Iterable[str]) -> bytes:
+    """Paths, in their order, NUL-joined (no path holds a NUL) and compressed: sorted paths share long
+    prefixes, and 20,000 of them are ~50 KB so instead of ~1.7 MB as strings in a list for the whole
+    read (bench/RESULTS.md "Memory", third round).  `surrogatepass`: a file name that is not UTF-8
+    (os.fsdecode's lone surrogates) comes back as the same string."""
+    import zlib
+    from itertools import islice
+
+    packer, parts, paths = zlib.compressobj(1), [], iter(paths)
+    sep = b""
+    while batch := list(islice(paths, 512)):  # in batches: one large transient string moved glibc's mmap threshold
+        parts.append(packer.compress(sep + "\0".join(batch).encode("utf-8", "surrogatepass")))
+        sep = b"\0"
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def _path_list(packed: bytes) -> list[str]:
+    """The paths _pack_paths packed, in their order."""
+    import zlib
+
+    joined = zlib.decompress(packed).decode("utf-8", "surrogatepass")
     return joined.split("\0") if joined else []
 
 
