@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import decode, load_text
@@ -217,7 +217,7 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     from migrator.parallel import map_shared
 
     order = _work_order(candidates)
-    results: list = [None] * len(candidates)
+    waiting: dict[int, Any] = {}  # results not merged yet, by file index (few: they arrive nearly in order)
     _warm_chart_releases(candidates)
 
     def one(k: int):
@@ -228,15 +228,15 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
         i = order[k]
         if isinstance(outcome, tuple):
             Inventory.share_packed(outcome[3], candidates[i].relpath)  # a worker's strings are copies; this process's are shared already
-        results[i] = outcome
+        waiting[i] = outcome
         candidates[i] = candidates[i].relpath  # done: the merge needs only its path (a candidate is 56 bytes)
         if progress:
             progress(1)
-        while merged < len(results) and results[merged] is not None:
-            yield _merged(candidates, results, merged)
+        while merged in waiting:
+            yield _merged(candidates, waiting, merged)
             merged += 1
-    while merged < len(results):
-        yield _merged(candidates, results, merged)
+    while merged < len(candidates):  # every index was done once (parallel.map_shared)
+        yield _merged(candidates, waiting, merged)
         merged += 1
 
 
@@ -263,10 +263,10 @@ def _work_order(candidates: list[Candidate]):
     return first + array("q", (i for i in range(len(candidates)) if i not in is_large))
 
 
-def _merged(candidates: list, results: list, i: int) -> FileOutcome:
-    """The outcome of file i as merge() takes it; its result and path are dropped from the lists."""
-    relpath, outcome = candidates[i], results[i]
-    candidates[i] = results[i] = False  # merged (not None: None is "not done yet")
+def _merged(candidates: list, waiting: dict, i: int) -> FileOutcome:
+    """The outcome of file i as merge() takes it; its result and path are dropped."""
+    relpath, outcome = candidates[i], waiting.pop(i)
+    candidates[i] = None
     if isinstance(outcome, tuple):
         parsed, documents, problems, packed = outcome
         return FileOutcome(relpath, Inventory.unpack(packed), problems or [], parsed, documents)
