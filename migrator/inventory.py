@@ -11,11 +11,12 @@ from __future__ import annotations
 import posixpath
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from migrator.documents import Document, embedded_document
-from migrator.model import FlagSetting, InjectorTemplate, LineIndex, Pin, Proxy, Resource
+from migrator.model import FlagSetting, InjectorTemplate, Labels, LineIndex, Pin, Proxy, Resource
 from migrator.versions import parse_revision, parse_tag
 
 #: the charts that install istiod itself (a control plane); base/cni/ztunnel/gateway do not
@@ -213,7 +214,7 @@ class Inventory:
                     own = p.service_account if p.service_account == name else name  # the pickle kept label and account one object
                     p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account, own), _share(p.spire_reason)
                     p.kind, p.confidence, p.revision = _share(p.kind), _share(p.confidence), _share(p.revision)
-                    p.labels, p.annotations = _shared_strings(p.labels, own), _shared_strings(p.annotations)
+                    p.labels, p.annotations = _shared_strings(p.labels, own, Labels), _shared_strings(p.annotations)
                     p.templates = _shared_tuple(p.templates)
 
 
@@ -757,7 +758,7 @@ class Collector:
             return
         meta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else {}
         pod = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
-        labels = _shared_strings(meta.get("labels"), doc.name)
+        labels = _shared_strings(meta.get("labels"), doc.name, Labels)
         ann = _shared_strings(meta.get("annotations"))
         namespace = _share(doc.namespace or "default")
         containers = [c for c in (pod.get("containers") or []) if isinstance(c, dict)]
@@ -905,18 +906,18 @@ def _share(text: Any, own: str | None = None) -> Any:
 _MAPPINGS: dict[int, dict] = {}
 
 
-def _shared_strings(mapping: Any, own: str | None = None) -> dict[str, str]:
+def _shared_strings(mapping: Any, own: str | None = None, kind: type = dict) -> Mapping[str, str]:
     """A label/annotation mapping as str -> str (as the rules compare them), with shared strings (`own`:
-    see _share), and the same dict object for the same content (read-only by convention, like every
-    inventory fact)."""
-    if not isinstance(mapping, dict):
+    see _share), and the same object for the same content (read-only by convention, like every
+    inventory fact); `kind`: a dict, or a model.Labels for a proxy's labels."""
+    if not isinstance(mapping, Mapping):
         mapping = {}
     items = tuple((_share(str(k)), _share(str(v), own)) for k, v in mapping.items())
     key = hash(items)
     shared = _MAPPINGS.get(key)
-    if shared is not None and len(shared) == len(items) and tuple(shared.items()) == items:
-        return shared  # the same content in the same order (a hash collision gets a dict of its own)
-    shared = dict(items)
+    if shared is not None and type(shared) is kind and len(shared) == len(items) and tuple(shared.items()) == items:
+        return shared  # the same content in the same order (a hash collision gets an object of its own)
+    shared = kind(items)
     if len(_MAPPINGS) < 4096 and key not in _MAPPINGS:
         _MAPPINGS[key] = shared
     return shared

@@ -92,7 +92,7 @@ class Proxy:
     resource: str  # Kind/namespace/name
     kind: str  # "sidecar" | "gateway"
     namespace: str
-    labels: dict[str, str]
+    labels: Mapping[str, str]  # a Labels when collected
     service_account: str
     spire: bool
     spire_reason: str
@@ -103,6 +103,56 @@ class Proxy:
     annotations: dict[str, str] = field(default_factory=dict)
     env: str | None = None
     revision: str = ""  # istio.io/rev of the pod (attaches it to that control plane)
+
+
+class Labels(Mapping):
+    """A proxy's pod labels (str -> str), stored compactly: read-only, and equal to the dict it replaces.
+
+    Why: every workload's labels differ (its `app`), so none is shared, and a dict of two labels is
+    ~190 bytes kept per proxy for the whole scan.  The keys live once in a shared layout (key -> slot,
+    like LineIndex) and each proxy keeps a tuple of values: ~100 bytes (bench/RESULTS.md "Memory",
+    third round).  Workload selectors read it with `get`.
+    """
+
+    __slots__ = ("_layout", "_values")
+    #: layouts by their key sequence (bounded: beyond it, unshared)
+    _LAYOUTS: dict[tuple, dict] = {}
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()):
+        pairs = tuple(items)
+        keys = tuple(k for k, _ in pairs)
+        layout = self._LAYOUTS.get(keys)
+        if layout is None:
+            layout = {k: i for i, k in enumerate(keys)}
+            if len(layout) != len(keys):  # a repeated key: the dict keeps the last value, in the first key's place
+                layout = {k: i for i, k in enumerate(dict(pairs))}
+                pairs = tuple(dict(pairs).items())
+            elif len(self._LAYOUTS) < 4096:
+                self._LAYOUTS[keys] = layout
+        self._layout = layout
+        self._values = tuple(v for _, v in pairs)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        slot = self._layout.get(key)
+        return default if slot is None else self._values[slot]
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[self._layout[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._layout
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layout)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+    def __reduce__(self):
+        return (Labels, (tuple(self.items()),))
 
 
 class LineIndex(Mapping):

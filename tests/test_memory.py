@@ -303,3 +303,25 @@ def test_the_streamed_json_report_is_the_json_of_the_whole_report():
         result = _scan(FIXTURES / fixture)
         assert result.findings and result.inventory.proxies, fixture
         assert "".join(jsonout.render_parts(result)) == json.dumps(jsonout.report_dict(result), indent=2) + "\n"
+
+
+def test_proxy_labels_read_like_the_dict_they_replace():
+    """model.Labels: equal to the pod's labels as a dict, same order and lookups, one layout per key
+    sequence, and a worker's copy comes back equal with the parent's layout."""
+    from migrator.model import Labels
+
+    a = Labels([("app", "checkout"), ("version", "v2"), ("istio.io/rev", "1-22")])
+    b = Labels([("app", "payments"), ("version", "v1"), ("istio.io/rev", "1-22")])
+    assert a == {"app": "checkout", "version": "v2", "istio.io/rev": "1-22"} and list(a) == ["app", "version", "istio.io/rev"]
+    assert a.get("version") == "v2" and a.get("team") is None and a.get("team", "") == "" and "app" in a and "team" not in a
+    assert a["istio.io/rev"] == "1-22" and len(a) == 3 and dict(a) == dict(a.items()) and a != b
+    assert a._layout is b._layout
+    back = pickle.loads(pickle.dumps(b))
+    assert back == b and back._layout is b._layout
+    assert Labels([("app", "x"), ("app", "y")]) == {"app": "y"}  # a repeated key reads as the dict would
+
+
+def test_collected_proxies_keep_compact_labels():
+    proxies = _scan(FIXTURES / "multi-env").inventory.proxies
+    assert proxies and all(type(p.labels).__name__ == "Labels" for p in proxies)
+    assert _scan(FIXTURES / "multi-env", jobs=2).inventory.proxies == proxies
