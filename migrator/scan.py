@@ -208,8 +208,8 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     Large files first, largest first, handed out as the processes become free (migrator/parallel.py):
     a repository's big files sit together (one directory of dashboards), and in order they all landed
     with one process while the other idled.  The other files follow in file order, so their results
-    are merged as they arrive: sorted by size, every result waited for the last one (~1 MB per 10,000
-    files in this process, bench/RESULTS.md "Memory", third round).  This process works too.  A
+    are merged as they arrive: sorted by size, every result waited for the last one (bench/RESULTS.md
+    "Memory", third round).  This process works too.  A
     waiting result is a file's non-empty facts, packed (a file that contributed nothing is its
     `parsed` flag alone); a worker's strings are shared again on arrival, and each result and
     candidate is dropped once merged.
@@ -344,7 +344,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         files_parsed += int(outcome.parsed)
         inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
-    candidates = live = outcomes = None  # read and merged: the later stages need only the paths (~60 bytes a file)
+    candidates = live = outcomes = None  # read and merged: the later stages need only the paths (packed in all_paths)
     topo = build_topology(inventory, _path_list(all_paths))
     revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
     if revived:  # something deploys a vendored/sample tree: it is live after all
