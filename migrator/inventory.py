@@ -11,11 +11,12 @@ from __future__ import annotations
 import posixpath
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from migrator.documents import Document, embedded_document
-from migrator.model import FlagSetting, InjectorTemplate, LineIndex, Pin, Proxy, Resource
+from migrator.model import FlagSetting, InjectorTemplate, Labels, LineIndex, Pin, Proxy, Resource
 from migrator.versions import parse_revision, parse_tag
 
 #: the charts that install istiod itself (a control plane); base/cni/ztunnel/gateway do not
@@ -194,18 +195,26 @@ class Inventory:
         return cls(**dict(zip(packed[1::2], packed[2::2])), injected_namespaces=packed[0] or {})
 
     @staticmethod
-    def share_packed(packed: tuple) -> None:
+    def share_packed(packed: tuple, path: str | None = None) -> None:
         """Share the strings of a packed result again, in place: its pickled copy made its own of every
-        namespace, kind and label value that the collector had shared (see _share)."""
+        namespace, kind and label value that the collector had shared (see _share), and of the file's
+        path, which the proxies and resources of `path` take again from this process."""
         for name, facts in zip(packed[1::2], packed[2::2]):
+            if name in ("resources", "proxies") and path is not None:
+                for fact in facts:
+                    if fact.path == path:
+                        fact.path = path
             if name == "resources":
                 for r in facts:
-                    r.kind, r.api_version, r.name, r.namespace = _share(r.kind), _share(r.api_version), _share(r.name), _share(r.namespace)
-                    _share_kept(r.data)
+                    r.kind, r.api_version, r.namespace = _share(r.kind), _share(r.api_version), _share(r.namespace)
+                    _share_kept(r.data, r.name)  # the name stays the worker's object: the pickle kept it one with the data's
             elif name == "proxies":
                 for p in facts:
-                    p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account), _share(p.spire_reason)
-                    p.labels, p.annotations = _shared_strings(p.labels), _shared_strings(p.annotations)
+                    name = p.resource.split("/", 2)[-1]  # Kind/namespace/name: neither a kind nor a namespace holds a "/"
+                    own = p.service_account if p.service_account == name else name  # the pickle kept label and account one object
+                    p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account, own), _share(p.spire_reason)
+                    p.kind, p.confidence, p.revision = _share(p.kind), _share(p.confidence), _share(p.revision)
+                    p.labels, p.annotations = _shared_strings(p.labels, own, Labels), _shared_strings(p.annotations)
                     p.templates = _shared_tuple(p.templates)
 
 
@@ -749,7 +758,7 @@ class Collector:
             return
         meta = tpl.get("metadata") if isinstance(tpl.get("metadata"), dict) else {}
         pod = tpl.get("spec") if isinstance(tpl.get("spec"), dict) else {}
-        labels = _shared_strings(meta.get("labels"))
+        labels = _shared_strings(meta.get("labels"), doc.name, Labels)
         ann = _shared_strings(meta.get("annotations"))
         namespace = _share(doc.namespace or "default")
         containers = [c for c in (pod.get("containers") or []) if isinstance(c, dict)]
@@ -793,7 +802,7 @@ class Collector:
         else:
             injected_ns = ""
         return Proxy(f"{doc.kind}/{namespace}/{doc.name}", "gateway" if is_gateway else "sidecar", namespace, labels,
-                     _share(str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default")), spire, _share(reason),
+                     _share(str(pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"), doc.name), spire, _share(reason),
                      self.path, line, confidence if spire else (injected_ns or "high"), _shared_tuple(templates), ann,
                      self.env, labels.get("istio.io/rev", ""))
 
@@ -862,7 +871,7 @@ class Collector:
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
         _index_lines(doc, doc.node, (), lines, 0)
-        _share_kept(doc.data)
+        _share_kept(doc.data, doc.name)
         self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, doc.data, self.path, doc.index,
                                            LineIndex.of(lines), self.env, base_path=doc.base_path))
 
@@ -872,32 +881,45 @@ class Collector:
 _SHARED_MAX = 128
 
 
-def _share(text: Any) -> Any:
+def _share(text: Any, own: str | None = None) -> Any:
     """One string object per distinct short text, however many files repeat it.
 
     Why: every file's parse makes its own copy of "networking.istio.io/v1beta1", its namespace, "ISTIO_MUTUAL",
     "sidecar,spire" …, and the inventory keeps them for the whole scan (bench/RESULTS.md "Memory").
     Interned strings are freed with their last user, so this holds nothing beyond the scan.
+
+    `own` is the resource's own name: a text equal to it (its `app` label, its service account) is that
+    object instead.  A name is unique to its resource, so interning it would add an entry to the
+    interpreter's table per workload and share nothing (bench/RESULTS.md "Memory", third round).
     """
-    return sys.intern(text) if type(text) is str and len(text) <= _SHARED_MAX else text
+    if type(text) is not str:
+        return text
+    if own is not None and text == own:
+        return own
+    return sys.intern(text) if len(text) <= _SHARED_MAX else text
 
 
-#: label/annotation mappings by content: pods of one app template carry identical annotations, and
-#: one dict serves them all (nothing changes a proxy's labels or annotations after collection; bounded)
-_MAPPINGS: dict[tuple, dict] = {}
+#: label/annotation mappings by the hash of their content: pods of one app template carry identical
+#: annotations, and one dict serves them all (nothing changes a proxy's labels or annotations after
+#: collection; bounded).  Keyed by the hash, not the items: every workload's labels differ (its `app`),
+#: and a tuple of pairs per workload was ~230 bytes kept for nothing (bench/RESULTS.md "Memory", third round)
+_MAPPINGS: dict[int, dict] = {}
 
 
-def _shared_strings(mapping: Any) -> dict[str, str]:
-    """A label/annotation mapping as str -> str (as the rules compare them), with shared strings, and
-    the same dict object for the same content (read-only by convention, like every inventory fact)."""
-    if not isinstance(mapping, dict):
+def _shared_strings(mapping: Any, own: str | None = None, kind: type = dict) -> Mapping[str, str]:
+    """A label/annotation mapping as str -> str (as the rules compare them), with shared strings (`own`:
+    see _share), and the same object for the same content (read-only by convention, like every
+    inventory fact); `kind`: a dict, or a model.Labels for a proxy's labels."""
+    if not isinstance(mapping, Mapping):
         mapping = {}
-    items = tuple((_share(str(k)), _share(str(v))) for k, v in mapping.items())
-    shared = _MAPPINGS.get(items)
-    if shared is None:
-        shared = dict(items)
-        if len(_MAPPINGS) < 4096:
-            _MAPPINGS[items] = shared
+    items = tuple((_share(str(k)), _share(str(v), own)) for k, v in mapping.items())
+    key = hash(items)
+    shared = _MAPPINGS.get(key)
+    if shared is not None and type(shared) is kind and len(shared) == len(items) and tuple(shared.items()) == items:
+        return shared  # the same content in the same order (a hash collision gets an object of its own)
+    shared = kind(items)
+    if len(_MAPPINGS) < 4096 and key not in _MAPPINGS:
+        _MAPPINGS[key] = shared
     return shared
 
 
@@ -922,12 +944,13 @@ def _shared_tuple(items: Iterable[str]) -> tuple:
 _SHARED_DATA_KINDS = frozenset(KEPT_KINDS)
 
 
-def _share_kept(data: Any) -> None:
-    """Share what a kept resource's data has in common with those kept before (see _share_values)."""
+def _share_kept(data: Any, own: str | None = None) -> None:
+    """Share what a kept resource's data has in common with those kept before (see _share_values);
+    `own`, the resource's name, is left out of the interpreter's table (see _share)."""
     if not isinstance(data, dict):
         return
     if data.get("kind") in _SHARED_DATA_KINDS:
-        _share_values(data)
+        _share_values(data, own)
         return
     for key in ("apiVersion", "kind"):
         if key in data:
@@ -937,7 +960,7 @@ def _share_kept(data: Any) -> None:
         meta["namespace"] = _share(meta["namespace"])
 
 
-def _share_values(data: Any) -> None:
+def _share_values(data: Any, own: str | None = None) -> None:
     """Make a kept resource's data share what it has in common with the resources kept before, in place.
 
     Short strings become shared ones (_share), and every mapping or list below the top two levels
@@ -948,7 +971,7 @@ def _share_values(data: Any) -> None:
     collection (every inventory fact is read-only by convention).
     """
     if isinstance(data, (dict, list)):
-        _canonical(data, 0)
+        _canonical(data, 0, own)
 
 
 #: shared subtrees by content: (kind, (key type, key, value type, value or id of a shared subtree) …) -> subtree (bounded)
@@ -957,7 +980,7 @@ _TREES_MAX = 8192
 _LEAF_TYPES = (str, int, bool, type(None))
 
 
-def _canonical(value: Any, depth: int) -> tuple[Any, bool]:
+def _canonical(value: Any, depth: int, own: str | None = None) -> tuple[Any, bool]:
     """(the shared equal container, whether it may be part of a shared parent's key); changed in place.
 
     Leaves are handled in the loop (no call per scalar: kept VirtualServices and RBAC rules are
@@ -972,11 +995,13 @@ def _canonical(value: Any, depth: int) -> tuple[Any, bool]:
     for k, v in (value.items() if is_dict else enumerate(value)):
         t = type(v)
         if t is str:
-            if len(v) <= _SHARED_MAX:
+            if v == own:
+                v = value[k] = own  # the resource's name: not interned (see _share)
+            elif len(v) <= _SHARED_MAX:
                 v = value[k] = sys.intern(v)
             leaf = (t, v)
         elif t is dict or t is list:
-            v, ok = _canonical(v, depth + 1)
+            v, ok = _canonical(v, depth + 1, own)
             value[k] = v
             leaf = (t, id(v)) if ok else None  # a shared subtree: _TREES keeps it alive, so its id is not reused
         elif t is int or t is bool or v is None:
@@ -1012,7 +1037,8 @@ _INDEXED_SPEC_KEYS = {"trafficPolicy", "subsets", "servers", "portLevelSettings"
 _PATHS: dict[tuple, tuple] = {}
 
 
-def _shared_path(path: tuple) -> tuple:
+def shared_path(path: tuple) -> tuple:
+    """The one tuple of a key path (line indexes, and the TLS block paths findings keep in `details`)."""
     shared = _PATHS.get(path)
     if shared is not None:
         return shared
@@ -1033,7 +1059,7 @@ def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -
             if not isinstance(k, yaml.ScalarNode):
                 continue
             key = k.value
-            out[_shared_path(path + (key,))] = k.start_mark.line + 1 + doc.line_offset
+            out[shared_path(path + (key,))] = k.start_mark.line + 1 + doc.line_offset
             if depth == 0 and key not in ("spec", "metadata"):
                 continue
             if depth >= 1 and path[0] == "spec" and key not in _INDEXED_SPEC_KEYS and path[-1] != "tls" and not isinstance(path[-1], int):

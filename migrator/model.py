@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from packaging.version import Version
 
@@ -92,7 +92,7 @@ class Proxy:
     resource: str  # Kind/namespace/name
     kind: str  # "sidecar" | "gateway"
     namespace: str
-    labels: dict[str, str]
+    labels: Mapping[str, str]  # a Labels when collected
     service_account: str
     spire: bool
     spire_reason: str
@@ -103,6 +103,56 @@ class Proxy:
     annotations: dict[str, str] = field(default_factory=dict)
     env: str | None = None
     revision: str = ""  # istio.io/rev of the pod (attaches it to that control plane)
+
+
+class Labels(Mapping):
+    """A proxy's pod labels (str -> str), stored compactly: read-only, and equal to the dict it replaces.
+
+    Why: every workload's labels differ (its `app`), so none is shared, and a dict of two labels is
+    ~190 bytes kept per proxy for the whole scan.  The keys live once in a shared layout (key -> slot,
+    like LineIndex) and each proxy keeps a tuple of values: ~100 bytes (bench/RESULTS.md "Memory",
+    third round).  Workload selectors read it with `get`.
+    """
+
+    __slots__ = ("_layout", "_values")
+    #: layouts by their key sequence (bounded: beyond it, unshared)
+    _LAYOUTS: dict[tuple, dict] = {}
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()):
+        pairs = tuple(items)
+        keys = tuple(k for k, _ in pairs)
+        layout = self._LAYOUTS.get(keys)
+        if layout is None:
+            layout = {k: i for i, k in enumerate(keys)}
+            if len(layout) != len(keys):  # a repeated key: the dict keeps the last value, in the first key's place
+                layout = {k: i for i, k in enumerate(dict(pairs))}
+                pairs = tuple(dict(pairs).items())
+            elif len(self._LAYOUTS) < 4096:
+                self._LAYOUTS[keys] = layout
+        self._layout = layout
+        self._values = tuple(v for _, v in pairs)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        slot = self._layout.get(key)
+        return default if slot is None else self._values[slot]
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[self._layout[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._layout
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._layout)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+    def __reduce__(self):
+        return (Labels, (tuple(self.items()),))
 
 
 class LineIndex(Mapping):
@@ -141,10 +191,29 @@ class LineIndex(Mapping):
             numbers = shared if shared is not None else numbers
         self._lines = numbers
 
+    #: equal indexes (one shared layout, one shared number array) are one object (bounded, like the layouts)
+    _INDEXES: dict[tuple[int, int], "LineIndex"] = {}
+
     @classmethod
     def of(cls, lines: Mapping) -> "LineIndex":
         """The compact form of a {path: line} mapping (same items, same order)."""
-        return cls(lines.keys(), lines.values())
+        return cls.shared(lines.keys(), lines.values())
+
+    @classmethod
+    def shared(cls, paths: Iterable[tuple], lines: Iterable[int]) -> "LineIndex":
+        """A LineIndex, or the equal one made before: resources made from one template have equal line
+        indexes, and one read-only object serves them all (48 bytes a kept resource)."""
+        index = cls(paths, lines)
+        numbers = index._lines
+        if cls._NUMBERS.get((id(index._layout), numbers.tobytes())) is not numbers:
+            return index  # its layout or numbers are not shared: neither is the index
+        key = (id(index._layout), id(numbers))  # both kept alive by the memos above: the ids are not reused
+        found = cls._INDEXES.get(key)
+        if found is not None:
+            return found
+        if len(cls._INDEXES) < cls._MAX_LAYOUTS:
+            cls._INDEXES[key] = index
+        return index
 
     def __getitem__(self, path: tuple) -> int:
         return self._lines[self._layout[path]]
@@ -166,7 +235,12 @@ class LineIndex(Mapping):
         return f"LineIndex({dict(self.items())!r})"
 
     def __reduce__(self):
-        return (LineIndex, (tuple(self._layout), self._lines.tolist()))
+        return (_line_index, (tuple(self._layout), self._lines.tolist()))
+
+
+def _line_index(paths: tuple, lines: list[int]) -> LineIndex:
+    """Unpickling (--jobs): a worker's index becomes this process's shared one (LineIndex.shared)."""
+    return LineIndex.shared(paths, lines)
 
 
 @dataclass(slots=True)
@@ -182,7 +256,6 @@ class Resource:
     doc_index: int
     lines: Mapping  # path tuple -> 1-based line of that key (only for the paths rules need); a LineIndex when collected
     env: str | None = None
-    suppressions: dict = field(default_factory=dict)  # rule id -> (how, reason), from comments/annotations
     base_path: tuple = ()  # key path of the resource inside its YAML document (kind: List items)
     embedded: tuple = ()  # path of the string scalar holding it, when it lives inside YAML-in-a-string
     template: Any = None  # helmtemplate.TemplateOrigin when read from a rendered Helm chart template
@@ -225,6 +298,37 @@ class Finding:
     @property
     def key(self) -> tuple:
         return (self.path, self.line, self.rule, self.resource)
+
+
+class Deferred:
+    """A finding's message made each time it is read, from a function and the facts it names.
+
+    Why: the SPIRE rules' messages (~900 bytes: ten proxy names, the SDS names, the Envoy log line)
+    were the largest part of a finding, and a repository's findings grow with it; the facts they are
+    made of are kept anyway (the proxy list is the finding's own) or are shared strings, so keeping
+    those instead costs ~140 bytes (bench/RESULTS.md "Memory", third round).  `make` must be pure:
+    the same arguments give the same text every time.
+    """
+
+    __slots__ = ("_make", "_args")
+
+    def __init__(self, make: Callable[..., str], *args: Any):
+        self._make, self._args = make, args
+
+    def __str__(self) -> str:
+        return self._make(*self._args)
+
+
+#: the slot that stores Finding.message: a str, or a Deferred the property below renders on every read
+_MESSAGE_SLOT = Finding.message
+
+
+def _message(self: Finding) -> str:
+    value = _MESSAGE_SLOT.__get__(self, Finding)
+    return value if type(value) is str else str(value)
+
+
+Finding.message = property(_message, _MESSAGE_SLOT.__set__, doc="The finding's text (a Deferred is rendered on read).")
 
 
 @dataclass

@@ -58,21 +58,21 @@ def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tu
             reader = threading.Thread(target=_drain, args=(recv, received), daemon=True)
             reader.start()
             readers.append(reader)
-        done: set[int] = set()
+        done = bytearray(count)  # 1 when index i was yielded: a set of ints was ~1 MB at 20,000 files
         while True:
             batch = take()
             if not batch:
                 break
             for i in batch:
-                done.add(i)
+                done[i] = 1
                 yield i, work(i)
             yield from _flush(received, done)
         for reader in readers:
             reader.join()
         yield from _flush(received, done)
         for i in range(count):  # taken by a worker that died before sending them
-            if i not in done:
-                done.add(i)
+            if not done[i]:
+                done[i] = 1
                 yield i, work(i)
     finally:
         for proc in workers:
@@ -81,11 +81,11 @@ def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tu
             proc.join()
 
 
-def _flush(received: list, done: set[int]) -> Iterator[tuple[int, Any]]:
+def _flush(received: list, done: bytearray) -> Iterator[tuple[int, Any]]:
     """The results the reader threads have collected so far (list.pop is atomic under the GIL)."""
     while received:
         i, value = received.pop()
-        done.add(i)
+        done[i] = 1
         yield i, value
 
 

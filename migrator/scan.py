@@ -13,7 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 from migrator.discover import Candidate, discover, read_regular
 from migrator.documents import decode, load_text
@@ -187,11 +187,14 @@ def process_candidate(args: tuple[Candidate, int]) -> FileOutcome:
 
 
 def _outcomes(candidates: list[Candidate], options: ScanOptions, progress: Callable[[int], None] | None):
+    """Each candidate's outcome, in order.  Consumes `candidates`: the serial read sets each entry to
+    None once read (a candidate is ~56 bytes, alive until then only through this list)."""
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     if jobs > 1 and len(candidates) >= 64:
         yield from _parallel(candidates, options.max_file_bytes, jobs, progress)
         return
-    for c in candidates:  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
+    for i in range(len(candidates)):  # serial: one work item at a time (a list of them was 56 bytes a file for the whole read)
+        c, candidates[i] = candidates[i], None  # and each candidate freed once read: the list is the caller's last reference
         outcome = process_candidate((c, options.max_file_bytes))
         if progress:
             progress(1)
@@ -202,44 +205,72 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     """The outcomes of `candidates` from this process and forked workers, in their order (findings
     never depend on --jobs).
 
-    Largest files first, handed out as the processes become free (migrator/parallel.py): a
-    repository's big files sit together (one directory of dashboards), and in order they all landed
-    with one process while the other idled.  This process works too.  Results wait to be merged in
-    file order, so every process keeps only a file's non-empty facts, packed (a file that contributed
-    nothing is its `parsed` flag alone); a worker's strings are shared again on arrival, and each
-    result is dropped once merged (bench/RESULTS.md "Memory").
+    Large files first, largest first, handed out as the processes become free (migrator/parallel.py):
+    a repository's big files sit together (one directory of dashboards), and in order they all landed
+    with one process while the other idled.  The other files follow in file order, so their results
+    are merged as they arrive: sorted by size, every result waited for the last one (bench/RESULTS.md
+    "Memory", third round).  This process works too.  A
+    waiting result is a file's non-empty facts, packed (a file that contributed nothing is its
+    `parsed` flag alone); a worker's strings are shared again on arrival, and each result and
+    candidate is dropped once merged.
     """
-    from array import array
-
     from migrator.parallel import map_shared
 
-    sizes = []
-    for cand in candidates:
-        try:
-            sizes.append(os.stat(cand.abspath_text).st_size)
-        except OSError:
-            sizes.append(0)
-    order = array("q", sorted(range(len(candidates)), key=sizes.__getitem__, reverse=True))  # stable: ties keep their order
-    del sizes
-    results: list = [None] * len(candidates)
+    order = _work_order(candidates)
+    waiting: dict[int, Any] = {}  # results not merged yet, by file index (few: they arrive nearly in order)
     _warm_chart_releases(candidates)
 
     def one(k: int):
         return _compact(process_candidate((candidates[order[k]], max_bytes)))
 
+    merged = 0  # every index below this one has been merged (and dropped)
     for k, outcome in map_shared(len(order), one, jobs):
+        i = order[k]
         if isinstance(outcome, tuple):
-            Inventory.share_packed(outcome[3])  # a worker's strings are copies; this process's are shared already
-        results[order[k]] = outcome
+            Inventory.share_packed(outcome[3], candidates[i].relpath)  # a worker's strings are copies; this process's are shared already
+        waiting[i] = outcome
+        candidates[i] = candidates[i].relpath  # done: the merge needs only its path (a candidate is 56 bytes)
         if progress:
             progress(1)
+        while merged in waiting:
+            yield _merged(candidates, waiting, merged)
+            merged += 1
+    while merged < len(candidates):  # every index was done once (parallel.map_shared)
+        yield _merged(candidates, waiting, merged)
+        merged += 1
+
+
+#: files of at least this size are read first, largest first (see _parallel)
+_LARGE_FILE = 256 * 1024
+
+
+def _work_order(candidates: list[Candidate]):
+    """Indexes into `candidates`: the large files by size (largest first, ties in file order), then the
+    rest in file order."""
+    from array import array
+
+    large = []
     for i, cand in enumerate(candidates):
-        outcome, results[i] = results[i], None  # merged: the parent keeps one copy of each fact
-        if isinstance(outcome, tuple):
-            parsed, documents, problems, packed = outcome
-            yield FileOutcome(cand.relpath, Inventory.unpack(packed), problems or [], parsed, documents)
-        else:
-            yield FileOutcome(cand.relpath, _EMPTY, [], outcome)
+        try:
+            size = os.stat(cand.abspath_text).st_size
+        except OSError:
+            continue
+        if size >= _LARGE_FILE:
+            large.append((-size, i))
+    large.sort()
+    first = array("q", (i for _, i in large))
+    is_large = set(first)
+    return first + array("q", (i for i in range(len(candidates)) if i not in is_large))
+
+
+def _merged(candidates: list, waiting: dict, i: int) -> FileOutcome:
+    """The outcome of file i as merge() takes it; its result and path are dropped."""
+    relpath, outcome = candidates[i], waiting.pop(i)
+    candidates[i] = None
+    if isinstance(outcome, tuple):
+        parsed, documents, problems, packed = outcome
+        return FileOutcome(relpath, Inventory.unpack(packed), problems or [], parsed, documents)
+    return FileOutcome(relpath, _EMPTY, [], outcome)
 
 
 #: the inventory of a file that contributed nothing (merge only reads it)
@@ -288,7 +319,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     problems: list[Problem] = []
     files_read = files_parsed = 0
     stdin_text = None
-    all_paths: list[str] = []
+    all_paths = _pack_paths([])  # every path the scan saw (_pack_paths)
     held: dict[str, tuple[Candidate, str]] = {}
     _set_rendering(options.render)
     if paths == [STDIN]:
@@ -297,12 +328,15 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         outcome = process_text("<stdin>", raw, options.max_file_bytes)
         root = Path.cwd()
         outcomes = [outcome]
-        all_paths = ["<stdin>"]
+        all_paths = _pack_paths(["<stdin>"])
     else:
         root, candidates, discover_problems = discover(paths, options.excludes)
         problems.extend(discover_problems)
-        all_paths = [c.relpath for c in candidates]
+        # packed, not a list of every path: each candidate's own path string then goes with the
+        # candidate once read (topology unpacks them, and keeps them by folder: topology.PathMap)
+        all_paths = _pack_paths(c.relpath for c in candidates)
         live, held = split_live(candidates, options.includes)
+        candidates = None  # `live` and `held` hold them now; the serial read frees each candidate once read
         progress = progress_factory(len(live)) if progress_factory else None
         outcomes = _outcomes(live, options, progress)
     for outcome in outcomes:
@@ -310,8 +344,8 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         files_parsed += int(outcome.parsed)
         inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
-    candidates = live = outcomes = None  # read and merged: the later stages need only the paths (~60 bytes a file)
-    topo = build_topology(inventory, all_paths)
+    candidates = live = outcomes = None  # read and merged: the later stages need only the paths (packed in all_paths)
+    topo = build_topology(inventory, _path_list(all_paths))
     revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
     if revived:  # something deploys a vendored/sample tree: it is live after all
         for outcome in _outcomes(revived, options, None):
@@ -319,7 +353,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
             files_parsed += int(outcome.parsed)
             inventory.merge(outcome.inventory)
             problems.extend(outcome.problems)
-        topo = build_topology(inventory, all_paths)
+        topo = build_topology(inventory, _path_list(all_paths))
     problems.extend(Problem(rel, reason, kind="skipped") for rel, (_, reason) in sorted(held.items()))
     topo.forget(held)
     views = build_views(inventory, options, topo)
@@ -330,6 +364,31 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)
+
+
+def _pack_paths(paths: Iterable[str]) -> bytes:
+    """Paths, in their order, NUL-joined (no path holds a NUL) and compressed: sorted paths share long
+    prefixes, and 20,000 of them are ~50 KB so instead of ~1.7 MB as strings in a list for the whole
+    read (bench/RESULTS.md "Memory", third round).  `surrogatepass`: a file name that is not UTF-8
+    (os.fsdecode's lone surrogates) comes back as the same string."""
+    import zlib
+    from itertools import islice
+
+    packer, parts, paths = zlib.compressobj(1), [], iter(paths)
+    sep = b""
+    while batch := list(islice(paths, 512)):  # in batches: one large transient string moved glibc's mmap threshold
+        parts.append(packer.compress(sep + "\0".join(batch).encode("utf-8", "surrogatepass")))
+        sep = b"\0"
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def _path_list(packed: bytes) -> list[str]:
+    """The paths _pack_paths packed, in their order."""
+    import zlib
+
+    joined = zlib.decompress(packed).decode("utf-8", "surrogatepass")
+    return joined.split("\0") if joined else []
 
 
 def split_live(candidates: list[Candidate], includes: tuple[str, ...]) -> tuple[list[Candidate], dict[str, tuple[Candidate, str]]]:

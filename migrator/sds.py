@@ -16,6 +16,7 @@ from typing import Iterator
 
 from packaging.version import Version
 
+from migrator.inventory import shared_path
 from migrator.mesh import MeshView, dr_applies
 from migrator.model import Proxy, Resource
 
@@ -78,11 +79,11 @@ def _policy_blocks(dr: Resource, policy, path: tuple, prefix: str) -> Iterator[T
     if not isinstance(policy, dict):
         return
     if isinstance(policy.get("tls"), dict):
-        yield TlsBlock(dr, path + ("tls",), policy["tls"], f"{prefix}trafficPolicy.tls")
+        yield TlsBlock(dr, shared_path(path + ("tls",)), policy["tls"], f"{prefix}trafficPolicy.tls")
     for j, pls in enumerate(policy.get("portLevelSettings") or []):
         if isinstance(pls, dict) and isinstance(pls.get("tls"), dict):
             port = (pls.get("port") or {}).get("number") if isinstance(pls.get("port"), dict) else None
-            yield TlsBlock(dr, path + ("portLevelSettings", j, "tls"), pls["tls"], f"{prefix}trafficPolicy.portLevelSettings[port {port}].tls")
+            yield TlsBlock(dr, shared_path(path + ("portLevelSettings", j, "tls")), pls["tls"], f"{prefix}trafficPolicy.portLevelSettings[port {port}].tls")
 
 
 def _truthy(value) -> bool:
@@ -308,8 +309,13 @@ class BlockHits:
     low: list[str] = field(default_factory=list)  # spire reasons of low-confidence proxies (first few)
 
     def described(self) -> str:
-        more = self.count - len(self.proxies)
-        return ", ".join(self.proxies) + (f" and {more} more" if more > 0 else "")
+        return described(self.proxies, self.count)
+
+
+def described(proxies: list[str], count: int) -> str:
+    """The first proxies by name, then how many more: how a finding names the proxies a block breaks."""
+    more = count - len(proxies)
+    return ", ".join(proxies) + (f" and {more} more" if more > 0 else "")
 
 
 def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, BlockHits]]:

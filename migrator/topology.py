@@ -24,7 +24,8 @@ import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass, field
-from typing import Iterable
+from collections.abc import Mapping
+from typing import Any, Iterable, Iterator
 
 from packaging.version import Version
 
@@ -110,6 +111,119 @@ class ControlPlane:
         return {i.path for i in self.installs}
 
 
+class PathMap(Mapping):
+    """{path: value} for every file of a scan, stored by folder: no string object per file.
+
+    Why: the topology keeps an environment and a "how" for every file the scan saw, most of which hold
+    nothing else; as dicts keyed by the path strings that was ~100 bytes a file for the whole scan,
+    the largest part of what grew with the repository after the inventory itself (bench/RESULTS.md
+    "Memory", third round).  Here consecutive files of one folder are one *run*: the folder, the file
+    names joined by NUL (which no path holds) and their values, one value when they all share it (the
+    nearest environment does).  Reads as the dict it was made from, in the same order; `pop` is the
+    one change it takes (Topology.forget).
+    """
+
+    __slots__ = ("_runs", "_by_dir", "_gone", "_len")
+    #: a run with more files than this gets a name -> position dict on its first lookup (below it, a
+    #: search of the joined names is fast enough, and a dict per folder would undo the memory saving)
+    _INDEXED = 4096
+
+    def __init__(self, items: "dict[str, Any]"):
+        runs: list[list] = []  # [folder or None, NUL-joined names, count, value, values or None, index or None]
+        names: list[str] = []
+        values: list[Any] = []
+        for path, value in items.items():
+            cut = path.rfind("/")
+            folder = path[:cut] if cut >= 0 else None
+            if not runs or runs[-1][0] != folder or (folder is None) != (runs[-1][0] is None):
+                self._close(runs, names, values)
+                runs.append([folder, "", 0, None, None, None])
+            names.append(path[cut + 1:])
+            values.append(value)
+        self._close(runs, names, values)
+        self._runs = runs
+        self._by_dir: dict[str | None, list[list]] = {}
+        for run in runs:
+            self._by_dir.setdefault(run[0], []).append(run)
+        self._gone: set[str] = set()
+        self._len = len(items)
+
+    @staticmethod
+    def _close(runs: list[list], names: list[str], values: list[Any]) -> None:
+        if runs and names:
+            run = runs[-1]
+            run[1], run[2] = "\0".join(names), len(names)
+            first = values[0]
+            if all(v is first for v in values):
+                run[3] = first
+            else:
+                run[4] = tuple(values)
+        names.clear()
+        values.clear()
+
+    def _at(self, run: list, name: str) -> int:
+        """The position of `name` in a run, or -1."""
+        if run[2] > self._INDEXED:
+            if run[5] is None:
+                run[5] = {n: i for i, n in enumerate(run[1].split("\0"))}
+            return run[5].get(name, -1)
+        blob = run[1]
+        if blob == name or blob.startswith(name + "\0"):
+            return 0
+        pos = blob.find("\0" + name + "\0")
+        if pos < 0:
+            if not blob.endswith("\0" + name):
+                return -1
+            pos = len(blob) - len(name) - 1
+        return blob.count("\0", 0, pos + 1)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        if self._gone and path in self._gone:
+            return default
+        cut = path.rfind("/")
+        for run in self._by_dir.get(path[:cut] if cut >= 0 else None, ()):
+            i = self._at(run, path[cut + 1:])
+            if i >= 0:
+                return run[3] if run[4] is None else run[4][i]
+        return default
+
+    def __getitem__(self, path: str) -> Any:
+        value = self.get(path, _MISSING)
+        if value is _MISSING:
+            raise KeyError(path)
+        return value
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and self.get(path, _MISSING) is not _MISSING
+
+    def items(self) -> Iterator[tuple[str, Any]]:  # type: ignore[override]
+        for folder, blob, _count, value, values, _index in self._runs:
+            for i, name in enumerate(blob.split("\0")):
+                path = name if folder is None else f"{folder}/{name}"
+                if path not in self._gone:
+                    yield path, (value if values is None else values[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for path, _ in self.items())
+
+    def __len__(self) -> int:
+        return self._len
+
+    def pop(self, path: str, default: Any = None) -> Any:
+        value = self.get(path, _MISSING)
+        if value is _MISSING:
+            return default
+        self._gone.add(path)
+        self._len -= 1
+        return value
+
+    def __repr__(self) -> str:
+        return f"PathMap({dict(self.items())!r})"
+
+
+_MISSING = object()
+
+
 @dataclass
 class Topology:
     """Where every file goes and which control planes exist; the input of every view, rule and plan."""
@@ -147,7 +261,7 @@ class Topology:
 
 def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
     """Attribute every file to environments and resolve every control plane's version."""
-    paths = sorted(set(all_paths) | _inventory_paths(inv))
+    paths = _all_paths(all_paths, _inventory_paths(inv))
     attribution: dict[str, set[str | None]] = {}
     how: dict[str, str] = {}
     wired = _wire(inv, paths, attribution, how)
@@ -166,11 +280,39 @@ def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
     envs = sorted({e for es in attribution.values() for e in es}, key=lambda e: (e is not None, e or ""))
     if not envs:
         envs = [None]
-    shared: dict[tuple, tuple] = {}  # one tuple per distinct set of environments, not one per file
-    final = {p: shared.setdefault(t, t) for p, t in
-             ((p, tuple(sorted(es, key=lambda e: (e is not None, e or "")))) for p, es in attribution.items())}
+    final = _final(attribution)
     planes = _control_planes(inv, final, envs, ambiguous)
-    return Topology(envs, final, how, ambiguous, planes, wired)
+    return Topology(envs, PathMap(final), PathMap(how), ambiguous, planes, wired)
+
+
+def _final(attribution: dict[str, set]) -> dict[str, tuple[str | None, ...]]:
+    """Each file's environments as a sorted tuple, in place (a second dict of every file was ~0.4 MB at
+    20,000 files): one tuple per distinct set of environments, not one per file, and sorted once per set
+    object (_nearest gives every file of a directory the same one)."""
+    shared: dict[tuple, tuple] = {}
+    by_set: dict[int, tuple] = {}  # id of a set -> its tuple; `sets` keeps every set alive, so no id is reused
+    sets = []
+    for p, es in attribution.items():  # values replaced, keys unchanged: allowed while iterating
+        t = by_set.get(id(es))
+        if t is None:
+            sets.append(es)
+            t = tuple(sorted(es, key=lambda e: (e is not None, e or "")))
+            t = by_set[id(es)] = shared.setdefault(t, t)
+        attribution[p] = t
+    return attribution
+
+
+def _all_paths(all_paths: Iterable[str], fact_paths: set[str]) -> list[str]:
+    """Every path, sorted and once: the scan's list itself when it is so already and holds every fact's
+    path (always, from scan.py: discovery sorts), else a sorted union.  Why: the union's two sets were
+    ~2 MB at 20,000 files, the peak of the scan's end (bench/RESULTS.md "Memory", third round)."""
+    import bisect
+    from itertools import pairwise
+
+    if isinstance(all_paths, list) and all(a < b for a, b in pairwise(all_paths)):
+        if all((i := bisect.bisect_left(all_paths, p)) < len(all_paths) and all_paths[i] == p for p in fact_paths):
+            return all_paths
+    return sorted(set(all_paths) | fact_paths)
 
 
 def _inventory_paths(inv: Inventory) -> set[str]:
@@ -341,6 +483,7 @@ def _nearest(paths: list[str], attribution: dict, how: dict) -> set[str]:
             d = posixpath.dirname(d)
     ambiguous: set[str] = set()
     texts: dict[str, str] = {}
+    frozen: dict[str, frozenset] = {}  # one set per directory, not one per file (~220 bytes a file while building)
     if not below:
         return ambiguous
     for p in paths:
@@ -350,7 +493,10 @@ def _nearest(paths: list[str], attribution: dict, how: dict) -> set[str]:
         while True:
             found = below.get(d)
             if found:
-                attribution[p] = set(found)
+                envs = frozen.get(d)
+                if envs is None:
+                    envs = frozen[d] = frozenset(found)
+                attribution[p] = envs
                 where = d or "the repository root"
                 if len(found) > 1:
                     ambiguous.add(p)

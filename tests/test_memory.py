@@ -209,3 +209,119 @@ def test_a_file_reached_through_symlinks_is_still_one_candidate(tmp_path):
     assert [(c.relpath, c.abspath) for c in candidates] == [("e.yaml", tmp_path / "alias" / "e.yaml")]
     _, candidates, _ = discover([str(tmp_path / "d" / "e.yaml"), str(tmp_path / "alias" / "e.yaml"), str(tmp_path / "c-link.yaml")])
     assert [c.relpath for c in candidates] == ["b-real.yaml", "d/e.yaml"]
+
+
+def test_path_map_reads_like_the_dict_it_replaces(monkeypatch):
+    """topology.PathMap: the same items in the same order (report/topology counts folders in that order),
+    the same lookups, and `pop` as Topology.forget uses it; a large folder takes the indexed lookup."""
+    from migrator.topology import PathMap
+
+    prod, staging, both = ("prod",), ("staging",), ("prod", "staging")
+    d = {"clusters/prod/istio/values.yaml": prod, "kustomization.yaml": both}  # wired first, out of path order
+    d.update({f"apps/payments/svc-{i:03}.yaml": prod if i % 7 else staging for i in range(40)})
+    d.update({f"apps/checkout/svc-{i:03}.yaml": both for i in range(30)})  # one folder, one shared value
+    d["/outside/abs.yaml"] = prod
+    d["apps/payments/svc-100.yaml"] = prod  # the folder again, after another one: a second run
+    monkeypatch.setattr(PathMap, "_INDEXED", 20)
+    m = PathMap(d)
+    assert list(m.items()) == list(d.items()) and list(m) == list(d) and len(m) == len(d) and m == d
+    for path, value in d.items():
+        assert m[path] is value and path in m
+    for path in ("apps/payments", "apps/payments/svc-0.yaml", "abs.yaml", "outside/abs.yaml", "svc-001.yaml", ""):
+        assert path not in m and m.get(path, "none") == "none"
+    assert m.pop("apps/checkout/svc-003.yaml") is both and m.pop("apps/checkout/svc-003.yaml", "gone") == "gone"
+    del d["apps/checkout/svc-003.yaml"]
+    assert list(m.items()) == list(d.items()) and len(m) == len(d)
+
+
+def test_topology_keeps_no_string_per_file(tmp_path):
+    """Files that hold no facts leave no path string in the topology: it keeps them by folder."""
+    for team in range(3):
+        folder = tmp_path / "apps" / f"team-{team}"
+        folder.mkdir(parents=True)
+        for i in range(5):
+            (folder / f"svc-{i}.yaml").write_text(f"apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i}\n  labels:\n"
+                                                  f"    istio.io/part-of: mesh\nspec:\n  ports:\n    - port: 80\n")
+    (tmp_path / "istio").mkdir()
+    (tmp_path / "istio" / "values.yaml").write_text("pilot:\n  image: docker.io/istio/pilot:1.22.0\n")
+    result = _scan(tmp_path)
+    topo = result.topology
+    assert len(topo.attribution) == 16 and topo.attribution.get("apps/team-1/svc-3.yaml") is not None
+    names = [x for x in gc_referents_deep(topo.attribution) if isinstance(x, str) and x.endswith(".yaml")]
+    assert len(names) == 4, names  # one joined string per folder (3 teams, istio/), not 16 paths
+    assert sorted(n.count("\0") for n in names) == [0, 4, 4, 4]
+
+
+def gc_referents_deep(root):
+    """Every object reachable from root, strings included (unlike _reachable)."""
+    seen, stack, out = set(), [root], []
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        out.append(x)
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
+        elif hasattr(type(x), "__slots__") and not isinstance(x, str):
+            stack.extend(getattr(x, n) for n in type(x).__slots__ if hasattr(x, n))
+    return out
+
+
+def test_equal_line_indexes_are_one_object():
+    a = LineIndex.of({(): 1, ("spec",): 5, ("spec", "host"): 6})
+    b = LineIndex.of({(): 1, ("spec",): 5, ("spec", "host"): 6})
+    c = LineIndex.of({(): 1, ("spec",): 5, ("spec", "host"): 7})
+    assert a is b and c is not a and c != a
+    assert pickle.loads(pickle.dumps(a)) is a  # a worker's copy becomes the parent's object
+
+
+def test_a_deferred_message_reads_as_its_text_everywhere():
+    """MM101/MM102 keep their message's parts (model.Deferred); every reader gets the same str."""
+    from migrator.model import Deferred, Finding
+
+    f = Finding(rule="MM102", severity="error", path="dr.yaml", line=3, resource="DestinationRule/ns/dr",
+                message=Deferred(lambda where, n: f"{where} breaks {n} proxies", "trafficPolicy.tls", 2))
+    assert f.message == "trafficPolicy.tls breaks 2 proxies" and type(f.message) is str
+    assert f == Finding(rule="MM102", severity="error", path="dr.yaml", line=3, resource="DestinationRule/ns/dr",
+                        message="trafficPolicy.tls breaks 2 proxies")
+    assert "message='trafficPolicy.tls breaks 2 proxies'" in repr(f)
+    f.message = "plain"
+    assert f.message == "plain"
+
+
+def test_the_streamed_json_report_is_the_json_of_the_whole_report():
+    """jsonout.render_parts makes proxies and findings one by one; the bytes are json.dumps of the dict."""
+    import json
+
+    from migrator.report import jsonout
+
+    for fixture in ("spire-istio-1.22", "multi-env"):
+        result = _scan(FIXTURES / fixture)
+        assert result.findings and result.inventory.proxies, fixture
+        assert "".join(jsonout.render_parts(result)) == json.dumps(jsonout.report_dict(result), indent=2) + "\n"
+
+
+def test_proxy_labels_read_like_the_dict_they_replace():
+    """model.Labels: equal to the pod's labels as a dict, same order and lookups, one layout per key
+    sequence, and a worker's copy comes back equal with the parent's layout."""
+    from migrator.model import Labels
+
+    a = Labels([("app", "checkout"), ("version", "v2"), ("istio.io/rev", "1-22")])
+    b = Labels([("app", "payments"), ("version", "v1"), ("istio.io/rev", "1-22")])
+    assert a == {"app": "checkout", "version": "v2", "istio.io/rev": "1-22"} and list(a) == ["app", "version", "istio.io/rev"]
+    assert a.get("version") == "v2" and a.get("team") is None and a.get("team", "") == "" and "app" in a and "team" not in a
+    assert a["istio.io/rev"] == "1-22" and len(a) == 3 and dict(a) == dict(a.items()) and a != b
+    assert a._layout is b._layout
+    back = pickle.loads(pickle.dumps(b))
+    assert back == b and back._layout is b._layout
+    assert Labels([("app", "x"), ("app", "y")]) == {"app": "y"}  # a repeated key reads as the dict would
+
+
+def test_collected_proxies_keep_compact_labels():
+    proxies = _scan(FIXTURES / "multi-env").inventory.proxies
+    assert proxies and all(type(p.labels).__name__ == "Labels" for p in proxies)
+    assert _scan(FIXTURES / "multi-env", jobs=2).inventory.proxies == proxies
