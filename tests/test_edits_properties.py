@@ -563,7 +563,9 @@ def test_invariant_5_minimality(case):
         fresh = [line for line in new if line not in old]
         assert len(fresh) <= 1 and all(line.lstrip().startswith("- ") for line in fresh)  # a pulled-up key
     else:  # conversions ({} → block, a value replaced by another shape): the rest of the file survives
-        replaced = old_doc_lines(node)
+        # the node's own lines, and every comment or blank line inside it (they go with it: a deleted
+        # last key leaves `- {}` for an item whose value held `# c2` and a blank line)
+        replaced = max(old_doc_lines(node), old_span_lines(stream.text, edit.doc, edit.path))
         survivors = sum(1 for line in old if line in new)
         assert survivors >= len(old) - replaced - 1
 
@@ -589,7 +591,7 @@ def keys_of(node) -> list:
     return [k for k, _ in node.entries] if isinstance(node, M) else []
 
 
-def compose_scalar(text: str, doc: int, path: tuple) -> yaml.ScalarNode:
+def compose_node(text: str, doc: int, path: tuple) -> yaml.Node:
     node = list(yaml.compose_all(text.lstrip("\ufeff"), Loader=yaml.CSafeLoader))[doc]
     for step in path:
         if isinstance(node, yaml.MappingNode):
@@ -597,6 +599,16 @@ def compose_scalar(text: str, doc: int, path: tuple) -> yaml.ScalarNode:
         else:
             node = node.value[step]
     return node
+
+
+def compose_scalar(text: str, doc: int, path: tuple) -> yaml.ScalarNode:
+    return compose_node(text, doc, path)
+
+
+def old_span_lines(text: str, doc: int, path: tuple) -> int:
+    """The lines the node at `path` spans in the original text, comments and blank lines inside it included."""
+    node = compose_node(text, doc, path)
+    return node.end_mark.line - node.start_mark.line + 1
 
 
 @SETTINGS
