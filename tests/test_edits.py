@@ -615,6 +615,30 @@ def test_keep_chomped_block_scalar_is_not_followed_by_an_insertion():
         apply_edits("a:\n  s: |+\n    x\n\nb: 1\n", [Upsert(0, ("a",), "t", 1)])
 
 
+@pytest.mark.parametrize("text, edit, what", [
+    ("a: |\n  x", Upsert(0, (), "k", "v"), "gain"),  # the line after `x` would become part of the value
+    ("s:\n  a: >\n    x", Upsert(0, ("s",), "k", "v"), "gain"),
+    ("a: |\n  x\nb: 1", DeleteKey(0, (), "b"), "lose"),  # `x` would end the file: the value loses its line break
+    ("s:\n  a: |2\n    x\n  b: 1", DeleteKey(0, ("s",), "b"), "lose"),
+])
+def test_a_block_scalar_that_ends_a_file_without_a_final_newline_keeps_its_value(text, edit, what):
+    """Found by test_invariant_3 (hypothesis): the edit changed a value nobody asked to change."""
+    with pytest.raises(EditError, match=f"would {what} a line break"):
+        apply_edits(text, [edit])
+
+
+@pytest.mark.parametrize("text, edit, expected", [
+    ("a: |-\n  x", Upsert(0, (), "k", "v"), "a: |-\n  x\nk: v"),  # strip chomping: no line break to gain
+    ("a: |\n  x\nb: 1\n", DeleteKey(0, (), "b"), "a: |\n  x\n"),  # a final newline: nothing changes
+    ("a: |\n  x\n# c\nb: 1", DeleteKey(0, (), "b"), "a: |\n  x\n# c"),  # a comment stays after the value
+])
+def test_edits_near_a_block_scalar_that_keep_its_value_go_through(text, edit, expected):
+    out = apply_edits(text, [edit]).text
+    assert out == expected
+    assert {k: v for k, v in yaml.safe_load(text).items() if k in yaml.safe_load(out)} == \
+        {k: v for k, v in yaml.safe_load(out).items() if k != "k"}
+
+
 # ------------------------------------------------------------------------------------ apply_to_tree
 
 

@@ -168,6 +168,7 @@ class _Planner:
             end = self.src.trailing_comments(end, comment_col)
         nl = self.src.nl
         if self.src.line_end(end) == len(self.text):
+            self._check_not_ending_a_scalar(leaf, len(self.text), "gain")
             return (len(self.text), len(self.text), nl + nl.join(lines))
         pos = self.src.next_line_start(end)
         return (pos, pos, "".join(line + nl for line in lines))
@@ -315,7 +316,23 @@ class _Planner:
             if j + 1 >= len(mapping.items):
                 raise EditError("cannot delete this key: it shares its line with other content", k.line + 1)
             return (k.start, mapping.items[j + 1][0].start, "")
-        return self._delete_lines(self._own_comments_start(mapping, j), end)
+        splice = self._delete_lines(self._own_comments_start(mapping, j), end)
+        if j > 0 and splice[1] == len(self.text) and splice[0] < len(self.text):  # the file will end where entry j-1 does
+            self._check_not_ending_a_scalar(src.last_leaf(mapping.items[j - 1][1]), src.line_end(splice[0]), "lose")
+        return splice
+
+    def _check_not_ending_a_scalar(self, leaf, last_line_end: int, what: str) -> None:
+        """Refuse an edit at the end of a file without a final newline when a block scalar (| or >, not
+        |-) ends on that last line: the line break after it is part of its value, so adding a line
+        after it would give the value one, and deleting the lines after it would take it away."""
+        if not (isinstance(leaf, _Node) and leaf.is_block_scalar):
+            return
+        if self.src.line_end(self.src.content_end(leaf)) != last_line_end:
+            return
+        header = self.text[leaf.start: self.src.line_end(leaf.start)].split("#", 1)[0]
+        if "-" not in header:
+            raise EditError(f"cannot edit after this block scalar: it ends a file that has no final newline, and its "
+                            f"value would {what} a line break (add the final newline, or use |-)", leaf.line + 1)
 
     def _own_comments_start(self, mapping: _Node, j: int) -> int:
         """Where the lines of entry j start, its own comment lines above it included.
