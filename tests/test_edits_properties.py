@@ -25,10 +25,27 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from migrator import yamltext
-from migrator.edits import Append, DeleteKey, EditError, SetScalar, Upsert, apply_edits
+from migrator import edits as engine
+from migrator.edits import Append, DeleteKey, EditError, SetScalar, Upsert
 from migrator.verify import verify_rewrite
 
 SETTINGS = settings(max_examples=int(os.environ.get("PROP_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+#: what the engine refuses by design and the generated streams can reach: an edit at the end of a file
+#: without a final newline that would change the clip block scalar ending it (edits/apply.py
+#: _check_not_ending_a_scalar; tests/test_edits.py pins exactly when)
+DESIGNED_REFUSALS = ("would gain a line break", "would lose a line break")
+
+
+def apply_edits(text: str, edits: list):
+    """The engine's apply_edits, with an example it refuses by design discarded rather than failed.
+    Every other refusal propagates, so `pytest.raises` checks and the invariants still see it."""
+    try:
+        return engine.apply_edits(text, edits)
+    except EditError as exc:
+        if any(reason in str(exc) for reason in DESIGNED_REFUSALS):
+            assume(False)
+        raise
 
 # ------------------------------------------------------------------------------------ the model
 
