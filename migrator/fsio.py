@@ -158,10 +158,9 @@ def atomic_write(path, text: str, *, expected_sha256: str | None = None, root=No
     if directory not in _SWEPT:  # once per directory and run: a batch of 1,000 files lists each directory once
         _SWEPT.add(directory)
         sweep_stale_temps(directory)
-    import tempfile  # writes only: a scan imports this module for is_own_temp and never writes
-
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(target)}.mm{os.getpid()}.", suffix=".tmp")
-    try:
+    tmp = _temp_name(directory, os.path.basename(target))
+    try:  # the name is known before the file exists, so an interrupt at any point after is cleaned up
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
             _write_all(fd, text.encode("utf-8"))
             os.fsync(fd)
@@ -176,6 +175,21 @@ def atomic_write(path, text: str, *, expected_sha256: str | None = None, root=No
         _remove_quietly(tmp)
         raise
     _fsync_directory(directory)
+
+
+def _temp_name(directory: str, name: str) -> str:
+    """A free name for atomic_write's temp file, in the shape _OWN_TEMP matches.
+
+    Not tempfile.mkstemp: a Ctrl-C between mkstemp creating the file and returning its name left a
+    temp file nobody removed (tests/test_security.py test 4 caught it under load).  The pid in the name
+    means only this process can create it, so the cleanup may remove it whatever the interrupt hit.
+    """
+    import secrets
+
+    while True:
+        tmp = os.path.join(directory, f".{name}.mm{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        if not os.path.lexists(tmp):
+            return tmp
 
 
 def _existing_stat(path: str) -> os.stat_result | None:

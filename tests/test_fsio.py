@@ -203,3 +203,22 @@ def test_temp_file_is_in_the_same_directory(target, monkeypatch):
     atomic_write(target, "ours\n")
     assert seen == [(str(target.parent), str(target.parent))]
     assert target.read_text() == "ours\n"
+
+
+def test_an_interrupt_right_after_the_temp_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+    """A Ctrl-C between the temp file's creation and the cleanup's reach (inside tempfile.mkstemp, as
+    it was) left `.a.yaml.mm<pid>.*.tmp` behind; the name is now known before the file exists."""
+    target = tmp_path / "a.yaml"
+    target.write_text("a: 1\n")
+    real_open = os.open
+
+    def create_then_interrupt(path, flags, mode=0o777, *args, **kwargs):
+        os.close(real_open(path, flags, mode, *args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", create_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, "a: 2\n")
+    monkeypatch.undo()
+    assert target.read_text() == "a: 1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml"]
