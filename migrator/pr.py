@@ -929,9 +929,12 @@ def report_unfixed(changes: ChangeSet, stream=sys.stderr) -> None:
 
 
 def write_text(path: str, text: str) -> None:
+    """`--patch` / `--body-file` output: written like every other file the tool writes (fsio.atomic_write:
+    a temp name of its own per process, fsync, rename), so two runs writing the same path cannot
+    clobber each other's temp file and a Ctrl-C leaves the old file or the new one, nothing else."""
+    from migrator.fsio import atomic_write
+
     target = Path(path)
     if target.parent and not target.parent.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.mesh-migrator-tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write(target, text)

@@ -311,3 +311,28 @@ def test_patch_of_crlf_manifests_applies_and_says_keep_cr(tmp_path, run_cli):
     git(check, "-c", "user.name=R", "-c", "user.email=r@example.org", "am", "-q", "--keep-cr", str(patch))
     text = (check / "apps/payments/destinationrule-stripe.yaml").read_bytes()
     assert b"      insecureSkipVerify: true\r\n" in text and b"\n" not in text.replace(b"\r\n", b"")
+
+
+def test_patch_and_body_files_are_written_like_every_other_file(tmp_path, monkeypatch):
+    """`--patch`/`--body-file` go through fsio.atomic_write: an interrupt right after the temp file
+    exists leaves the previous file and nothing else (a fixed temp name, as before, could be clobbered
+    by a second run and was left behind)."""
+    import os
+
+    from migrator.pr import write_text
+
+    out = tmp_path / "out" / "fix.patch"
+    write_text(str(out), "first\n")
+    assert out.read_text() == "first\n"
+    real_open = os.open
+
+    def create_then_interrupt(path, flags, mode=0o777, *args, **kwargs):
+        os.close(real_open(path, flags, mode, *args, **kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", create_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_text(str(out), "second\n")
+    monkeypatch.undo()
+    assert out.read_text() == "first\n"
+    assert [p.name for p in out.parent.iterdir()] == ["fix.patch"]
