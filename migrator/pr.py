@@ -427,8 +427,8 @@ def commit_message(changes: ChangeSet, ver: Verification | None = None) -> tuple
         lines += [f"- {strategy}: {cost}" for strategy, cost in costs]
         lines.append("")
     if ver is not None:
-        checks = (f"Verified by mesh-migrator {__version__}: YAML 1.1/1.2 re-parse, deepdiff of old and new trees, "
-                  f"CRD schema of Istio {ver.schema_minor or 'unknown'}")
+        checks = (f"Verified by mesh-migrator {__version__}: YAML 1.1/1.2 re-parse, the new trees equal to the old with "
+                  f"the intended changes applied (type-strict), CRD schema of Istio {ver.schema_minor or 'unknown'}")
         if not ver.error and changes.fixed:
             checks += f"; the re-scan no longer reports {len(ver.gone)} of the {len(changes.fixed)} targeted findings"
         lines.append(checks + ".")
@@ -600,8 +600,9 @@ def render_body(changes: ChangeSet, ver: Verification | None, *, commit: str | N
     out += ["## How this was verified", ""]
     out.append("- Edits splice only the changed byte ranges of the original files (comments, quoting and indentation "
                "elsewhere are untouched); the file on disk had the bytes that were read.")
-    out.append("- Each rewritten file was re-parsed as YAML 1.1 and YAML 1.2, and a deepdiff of the old and new trees "
-               "showed exactly the intended changes and nothing else.")
+    out.append("- Each rewritten file was re-parsed as YAML 1.1 and YAML 1.2, and each new tree was equal, types "
+               "included, to the old tree with the intended changes applied: exactly those changes and nothing else "
+               "(any difference would have been explained by deepdiff, and the file refused).")
     minor = ver.schema_minor if ver else schema_minor(changes)
     version = schema_version(changes)
     why = ""
