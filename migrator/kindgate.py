@@ -38,7 +38,11 @@ HEADER_ONLY_KINDS = frozenset((b"VirtualService", b"AuthorizationPolicy", b"Peer
 HEADER_KEYS = ("apiVersion", "kind", "metadata")
 #: ConfigMap data keys the inventory reads (SPIRE agent/server config, Helm values): a ConfigMap naming
 #: one is read whole
-READ_CONFIGMAP_KEYS = ("agent.conf", "server.conf", "values.y")  # names_read_configmap_key searches for these
+READ_CONFIGMAP_KEYS = ("agent.conf", "server.conf", "values.y")
+#: the same keys as names_read_configmap_key looks for them: those ending in `.conf` only where that
+#: suffix is in the file (one pass that multi-MB dashboards fail), the others one pass each
+_CONF_KEYS = tuple(k.encode() for k in READ_CONFIGMAP_KEYS if k.endswith(".conf"))
+_OTHER_KEYS = tuple(k.encode() for k in READ_CONFIGMAP_KEYS if not k.endswith(".conf"))
 _KIND_LINE = re.compile(rb"kind:[ \t]*([A-Za-z]+)[ \t]*(?:#[^\n]*)?\r?(?:\n|$)")
 #: the line starts document_kinds looks at: a document marker, a document end, a top-level kind
 _LINE_MARKS = re.compile(rb"\n(---|\.\.\.|kind:)")
@@ -116,8 +120,8 @@ def ignored_kind_only(raw: bytes, kinds: tuple[bytes, ...] | None = None) -> boo
 
 def names_read_configmap_key(raw: bytes) -> bool:
     """Does the file name a ConfigMap key the inventory reads (READ_CONFIGMAP_KEYS)?  Two passes over
-    the bytes, not three: both `.conf` keys share that suffix, and multi-MB dashboards have none."""
-    return (b".conf" in raw and (b"agent.conf" in raw or b"server.conf" in raw)) or b"values.y" in raw
+    the bytes, not three: the `.conf` keys share that suffix, and multi-MB dashboards have none."""
+    return (b".conf" in raw and any(k in raw for k in _CONF_KEYS)) or any(k in raw for k in _OTHER_KEYS)
 
 
 def reduced_text(text: str) -> tuple[str, tuple[str, ...]] | None:
