@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,18 @@ def headers_only(inventory, gated=lambda path: True):
             r.data = {k: v for k, v in r.data.items() if k in kindgate.HEADER_KEYS}
             r.lines = {p: line for p, line in r.lines.items() if not p or p[0] in kindgate.HEADER_KEYS}
     return out
+
+
+def interrupt_right_after_create(monkeypatch, write) -> None:
+    """Run `write()` with os.open creating its file and then raising KeyboardInterrupt (a Ctrl-C right
+    after a temp file exists), and expect the interrupt to come out of it; os.open is restored after."""
+    real_open = os.open
+
+    def create_then_interrupt(path, flags, mode=0o777, *args, **kwargs):
+        os.close(real_open(path, flags, mode, *args, **kwargs))
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "open", create_then_interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            write()

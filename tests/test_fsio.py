@@ -10,6 +10,7 @@ import tempfile
 
 import pytest
 
+from conftest import interrupt_right_after_create
 from migrator import fsio
 from migrator.fsio import StaleFileError, atomic_write, read_text
 
@@ -210,15 +211,6 @@ def test_an_interrupt_right_after_the_temp_file_is_created_leaves_nothing(tmp_pa
     it was) left `.a.yaml.mm<pid>.*.tmp` behind; the name is now known before the file exists."""
     target = tmp_path / "a.yaml"
     target.write_text("a: 1\n")
-    real_open = os.open
-
-    def create_then_interrupt(path, flags, mode=0o777, *args, **kwargs):
-        os.close(real_open(path, flags, mode, *args, **kwargs))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "open", create_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, "a: 2\n")
-    monkeypatch.undo()
+    interrupt_right_after_create(monkeypatch, lambda: atomic_write(target, "a: 2\n"))
     assert target.read_text() == "a: 1\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.yaml"]

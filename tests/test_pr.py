@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, interrupt_right_after_create
 
 FIXTURE = "spire-istio-1.22"
 DR_FILES = {"apps/payments/destinationrule-sift.yaml", "apps/payments/destinationrule-stripe.yaml"}
@@ -317,22 +317,11 @@ def test_patch_and_body_files_are_written_like_every_other_file(tmp_path, monkey
     """`--patch`/`--body-file` go through fsio.atomic_write: an interrupt right after the temp file
     exists leaves the previous file and nothing else (a fixed temp name, as before, could be clobbered
     by a second run and was left behind)."""
-    import os
-
     from migrator.pr import write_text
 
     out = tmp_path / "out" / "fix.patch"
     write_text(str(out), "first\n")
     assert out.read_text() == "first\n"
-    real_open = os.open
-
-    def create_then_interrupt(path, flags, mode=0o777, *args, **kwargs):
-        os.close(real_open(path, flags, mode, *args, **kwargs))
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "open", create_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        write_text(str(out), "second\n")
-    monkeypatch.undo()
+    interrupt_right_after_create(monkeypatch, lambda: write_text(str(out), "second\n"))
     assert out.read_text() == "first\n"
     assert [p.name for p in out.parent.iterdir()] == ["fix.patch"]
