@@ -105,7 +105,46 @@ class Proxy:
     revision: str = ""  # istio.io/rev of the pod (attaches it to that control plane)
 
 
-class Labels(Mapping):
+class _SlotMapping(Mapping):
+    """A read-only mapping stored as a shared *layout* (key -> slot, one dict per key sequence, shared by
+    every object with those keys in that order) and this object's own values by slot: the storage
+    LineIndex and Labels have in common (bench/RESULTS.md "Memory").  Equal to a dict of the same items.
+    """
+
+    __slots__ = ("_layout", "_values")
+    #: layouts by their key sequence; each subclass has its own (bounded: beyond it, unshared)
+    _LAYOUTS: dict[tuple, dict] = {}
+    _MAX_LAYOUTS = 4096
+
+    @classmethod
+    def _layout_of(cls, keys: tuple) -> dict:
+        """The layout of this key sequence: the shared one, or a new one (a key given twice keeps its
+        first place, as in a dict, and such a layout is not shared)."""
+        layout = cls._LAYOUTS.get(keys)
+        if layout is None:
+            layout = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+            if len(layout) == len(keys) and len(cls._LAYOUTS) < cls._MAX_LAYOUTS:
+                cls._LAYOUTS[keys] = layout
+        return layout
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        slot = self._layout.get(key)
+        return default if slot is None else self._values[slot]
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._values[self._layout[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._layout
+
+    def __iter__(self) -> Iterator:
+        return iter(self._layout)
+
+    def __len__(self) -> int:
+        return len(self._layout)
+
+
+class Labels(_SlotMapping):
     """A proxy's pod labels (str -> str), stored compactly: read-only, and equal to the dict it replaces.
 
     Why: every workload's labels differ (its `app`), so none is shared, and a dict of two labels is
@@ -114,39 +153,16 @@ class Labels(Mapping):
     third round).  Workload selectors read it with `get`.
     """
 
-    __slots__ = ("_layout", "_values")
-    #: layouts by their key sequence (bounded: beyond it, unshared)
+    __slots__ = ()
     _LAYOUTS: dict[tuple, dict] = {}
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()):
         pairs = tuple(items)
-        keys = tuple(k for k, _ in pairs)
-        layout = self._LAYOUTS.get(keys)
-        if layout is None:
-            layout = {k: i for i, k in enumerate(keys)}
-            if len(layout) != len(keys):  # a repeated key: the dict keeps the last value, in the first key's place
-                layout = {k: i for i, k in enumerate(dict(pairs))}
-                pairs = tuple(dict(pairs).items())
-            elif len(self._LAYOUTS) < 4096:
-                self._LAYOUTS[keys] = layout
+        layout = self._layout_of(tuple(k for k, _ in pairs))
+        if len(layout) != len(pairs):  # a repeated key: the dict keeps the last value, in the first key's place
+            pairs = tuple(dict(pairs).items())
         self._layout = layout
         self._values = tuple(v for _, v in pairs)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        slot = self._layout.get(key)
-        return default if slot is None else self._values[slot]
-
-    def __getitem__(self, key: str) -> str:
-        return self._values[self._layout[key]]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._layout
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._layout)
-
-    def __len__(self) -> int:
-        return len(self._values)
 
     def __repr__(self) -> str:
         return repr(dict(self.items()))
@@ -155,7 +171,7 @@ class Labels(Mapping):
         return (Labels, (tuple(self.items()),))
 
 
-class LineIndex(Mapping):
+class LineIndex(_SlotMapping):
     """A kept resource's line index (key path -> 1-based line), stored compactly.
 
     Why: the inventory keeps one index per DestinationRule/Gateway/RBAC resource for the whole scan, and
@@ -165,20 +181,15 @@ class LineIndex(Mapping):
     line numbers, 4 bytes each.  Reads as a read-only Mapping; equal to a dict with the same items.
     """
 
-    __slots__ = ("_layout", "_lines")
+    __slots__ = ()
     #: layouts by their key sequence, shared by every index of that shape (bounded: beyond it, unshared)
     _LAYOUTS: dict[tuple, dict] = {}
     #: equal line-number arrays of one layout (never changed after construction)
     _NUMBERS: dict[tuple, array] = {}
-    _MAX_LAYOUTS = 4096
 
     def __init__(self, paths: Iterable[tuple] = (), lines: Iterable[int] = ()):
         keys = tuple(paths)
-        layout = self._LAYOUTS.get(keys)
-        if layout is None:
-            layout = {k: i for i, k in enumerate(keys)}
-            if len(self._LAYOUTS) < self._MAX_LAYOUTS:
-                self._LAYOUTS[keys] = layout
+        layout = self._layout_of(keys)
         self._layout = layout
         numbers = array("I", lines)  # 4 bytes a line (a file of over 4 billion lines is not read)
         if len(numbers) != len(layout):
@@ -189,7 +200,7 @@ class LineIndex(Mapping):
             if shared is None and len(self._NUMBERS) < self._MAX_LAYOUTS:
                 self._NUMBERS[key] = numbers
             numbers = shared if shared is not None else numbers
-        self._lines = numbers
+        self._values = numbers
 
     #: equal indexes (one shared layout, one shared number array) are one object (bounded, like the layouts)
     _INDEXES: dict[tuple[int, int], "LineIndex"] = {}
@@ -204,7 +215,7 @@ class LineIndex(Mapping):
         """A LineIndex, or the equal one made before: resources made from one template have equal line
         indexes, and one read-only object serves them all (48 bytes a kept resource)."""
         index = cls(paths, lines)
-        numbers = index._lines
+        numbers = index._values
         if cls._NUMBERS.get((id(index._layout), numbers.tobytes())) is not numbers:
             return index  # its layout or numbers are not shared: neither is the index
         key = (id(index._layout), id(numbers))  # both kept alive by the memos above: the ids are not reused
@@ -215,27 +226,11 @@ class LineIndex(Mapping):
             cls._INDEXES[key] = index
         return index
 
-    def __getitem__(self, path: tuple) -> int:
-        return self._lines[self._layout[path]]
-
-    def get(self, path: tuple, default: Any = None) -> Any:
-        slot = self._layout.get(path)
-        return default if slot is None else self._lines[slot]
-
-    def __contains__(self, path: object) -> bool:
-        return path in self._layout
-
-    def __iter__(self) -> Iterator[tuple]:
-        return iter(self._layout)
-
-    def __len__(self) -> int:
-        return len(self._layout)
-
     def __repr__(self) -> str:
         return f"LineIndex({dict(self.items())!r})"
 
     def __reduce__(self):
-        return (_line_index, (tuple(self._layout), self._lines.tolist()))
+        return (_line_index, (tuple(self._layout), self._values.tolist()))
 
 
 def _line_index(paths: tuple, lines: list[int]) -> LineIndex:
