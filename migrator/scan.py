@@ -209,10 +209,9 @@ def _parallel(candidates: list[Candidate], max_bytes: int, jobs: int, progress: 
     a repository's big files sit together (one directory of dashboards), and in order they all landed
     with one process while the other idled.  The other files follow in file order, so their results
     are merged as they arrive: sorted by size, every result waited for the last one (bench/RESULTS.md
-    "Memory", third round).  This process works too.  A
-    waiting result is a file's non-empty facts, packed (a file that contributed nothing is its
-    `parsed` flag alone); a worker's strings are shared again on arrival, and each result and
-    candidate is dropped once merged.
+    "Memory", third round).  This process works too.  A waiting result is a file's non-empty facts,
+    packed (a file that contributed nothing is its `parsed` flag alone); a worker's strings are shared
+    again on arrival, and each result and candidate is dropped once merged.
     """
     from migrator.parallel import map_shared
 
