@@ -135,7 +135,7 @@ class PathMap(Mapping):
         for path, value in items.items():
             cut = path.rfind("/")
             folder = path[:cut] if cut >= 0 else None
-            if not runs or runs[-1][0] != folder or (folder is None) != (runs[-1][0] is None):
+            if not runs or runs[-1][0] != folder:  # None (the root) differs from every folder string
                 self._close(runs, names, values)
                 runs.append([folder, "", 0, None, None, None])
             names.append(path[cut + 1:])
