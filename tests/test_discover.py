@@ -58,3 +58,29 @@ def test_paths_are_relative_to_the_common_root(tmp_path):
     root, files, _ = discover([str(tmp_path / "a"), str(tmp_path / "b")])
     assert root == tmp_path.resolve()
     assert [c.relpath for c in files] == ["a/x.yaml", "b/x.yaml"]
+
+
+def test_read_all_returns_a_file_read_short_in_one_go_and_reads_a_grown_one_to_its_end(tmp_path, monkeypatch):
+    """read_regular asks for the stat-ed size plus one byte: a shorter answer is the whole file (one
+    read, no second call to find the end); a file that grew since the stat is read on to its end."""
+    import os
+
+    from migrator import discover as disc
+
+    calls = []
+    real_read = os.read
+    monkeypatch.setattr(disc.os, "read", lambda fd, n: calls.append(n) or real_read(fd, n))
+    f = tmp_path / "dr.yaml"
+    f.write_bytes(b"kind: DestinationRule\n" * 3)
+    assert disc.read_regular(f) == b"kind: DestinationRule\n" * 3
+    assert calls == [f.stat().st_size + 1]
+
+    calls.clear()
+    r, w = os.pipe()  # a descriptor that holds more than the size it is read with: as a file that grew
+    os.write(w, b"x" * 100)
+    os.close(w)
+    try:
+        assert disc._read_all(r, 10) == b"x" * 100
+    finally:
+        os.close(r)
+    assert calls[0] == 11 and len(calls) >= 3  # the first read, then on to the end (an empty read)
