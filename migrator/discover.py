@@ -99,9 +99,9 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     for p in roots:
         # the walk yields one path string at a time: a list of every file's Path was ~700 bytes a file
         # at the scan's start, the peak of a large repository's run (bench/RESULTS.md "Memory")
-        files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else (iter([os.fspath(p.absolute())]), []))
+        files, probs = (_walk_dir(p.resolve(), root) if p.is_dir() else (iter([(os.fspath(p.absolute()), _NOT_LOOKED)]), []))
         found: list[Problem] = []
-        for f in files:
+        for f, mode in files:
             rel = _relative_text(f, root_prefix) or _relative(Path(f), root)
             if rel in seen or excluded(rel):
                 continue
@@ -111,7 +111,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
                 found.append(Problem(rel, "temp file left by an interrupted mesh-migrator write; the next "
                                      "`fix --write` in this directory removes it, or delete it", kind="skipped"))
                 continue
-            reached, problem = _candidate(f, rel, root, root_prefix, real_dirs)
+            reached, problem = _candidate(f, rel, root, root_prefix, real_dirs, mode)
             if problem:
                 found.append(problem)
                 continue
@@ -132,17 +132,16 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
     return root, candidates, problems
 
 
-def _candidate(f: str, rel: str, root: Path, root_prefix: str | None,
-               real_dirs: dict[str, str]) -> tuple[tuple[str, str], Problem | None]:
+def _candidate(f: str, rel: str, root: Path, root_prefix: str | None, real_dirs: dict[str, str],
+               mode: int | None = None) -> tuple[tuple[str, str], Problem | None]:
     """((real path, path reported), None) for a file to read, or (…, problem) for one not to.
 
-    One lstat per file: a plain regular file (nearly all of them) needs nothing more; symlinks are
-    checked (loop, dangling, outside the root) and then judged by their target.
+    One lstat per file (`mode`: the one the git listing made already, or _NOT_LOOKED): a plain regular
+    file (nearly all of them) needs nothing more; symlinks are checked (loop, dangling, outside the
+    root) and then judged by their target.
     """
-    try:
-        mode = os.lstat(f).st_mode
-    except OSError:
-        mode = None  # reading it reports the reason
+    if mode == _NOT_LOOKED:
+        mode = _lstat_mode(f)
     link = mode is not None and stat.S_ISLNK(mode)
     if link:
         problem = _check_link(Path(f), root, rel) or _check_regular(f, rel)
@@ -164,10 +163,28 @@ def _realpath(f: str, real_dirs: dict[str, str], link: bool) -> str:
     if link:
         return os.path.realpath(f)
     head, name = os.path.split(f)
-    real_dir = real_dirs.get(head)
-    if real_dir is None:
-        real_dir = real_dirs[head] = os.path.realpath(head)
-    return os.path.join(real_dir, name)
+    return os.path.join(_real_dir(head, real_dirs), name)
+
+
+def _real_dir(d: str, real_dirs: dict[str, str]) -> str:
+    """os.path.realpath(d) for a directory, from its parent's when d is no symlink: one lstat per
+    directory, where realpath walks every component of every directory again (a third of
+    discovery on a tree of many small directories).  Paths that are not plain (`..`, `.`, `//`)
+    and symlinks go to realpath itself."""
+    real = real_dirs.get(d)
+    if real is not None:
+        return real
+    parent, name = os.path.split(d)
+    if not name or name in (".", "..") or not parent or parent == d or "//" in d:
+        real = os.path.realpath(d)
+    else:
+        try:
+            is_link = stat.S_ISLNK(os.lstat(d).st_mode)
+        except OSError:
+            is_link = True  # realpath decides what a path that cannot be looked at resolves to
+        real = os.path.realpath(d) if is_link else os.path.join(_real_dir(parent, real_dirs), name)
+    real_dirs[d] = real
+    return real
 
 
 def _common_root(roots: list[Path]) -> Path:
@@ -359,7 +376,7 @@ def _map_big_reads() -> None:
         pass
 
 
-def _walk_dir(directory: Path, root: Path) -> tuple[Iterator[str], list[Problem]]:
+def _walk_dir(directory: Path, root: Path) -> tuple[Iterator[tuple[str, int | None]], list[Problem]]:
     """The files under directory, as an iterator, and the problems met (complete once it is exhausted)."""
     listed = _git_files(directory)
     if listed is not None:
@@ -375,7 +392,7 @@ def _unreadable_dir(path: Path, root: Path, why: str) -> Problem:
 _GIT_UNREADABLE = re.compile(r"could not open directory '(.*)': (.*)$")
 
 
-def _git_files(directory: Path) -> tuple[Iterator[str], list[tuple[str, str]]] | None:
+def _git_files(directory: Path) -> tuple[Iterator[tuple[str, int | None]], list[tuple[str, str]]] | None:
     """Tracked + untracked-not-ignored files under directory, or None when it is not in a work tree.
 
     One git call: outside a repository, in a bare one or inside `.git/`, `ls-files` fails (128) just as
@@ -398,8 +415,9 @@ def _git_files(directory: Path) -> tuple[Iterator[str], list[tuple[str, str]]] |
     return _listed(directory, out.stdout), unreadable
 
 
-def _listed(directory: Path, listing: bytes) -> Iterator[str]:
-    """The files of `git ls-files -z` output that are present, one at a time, as path strings (see _walk_files)."""
+def _listed(directory: Path, listing: bytes) -> Iterator[tuple[str, int | None]]:
+    """The files of `git ls-files -z` output that are present, one at a time, as (path string, lstat
+    mode or None when lstat could not look): discover() judges the file by that same lstat."""
     base = os.fspath(directory)
     for raw in listing.split(b"\0"):
         if not raw:
@@ -408,8 +426,14 @@ def _listed(directory: Path, listing: bytes) -> Iterator[str]:
         if not _may_read(name.rsplit("/", 1)[-1]):
             continue  # no need to stat the rest of the repository
         p = os.path.join(base, name)
-        if _present(p):  # deleted-but-tracked files are gone from the tree
-            yield p
+        try:
+            mode: int | None = os.lstat(p).st_mode
+        except FileNotFoundError:
+            continue  # deleted-but-tracked files are gone from the tree
+        except OSError:
+            mode = None  # cannot even be checked: reading it reports the reason, it is not dropped
+        if mode is None or stat.S_ISLNK(mode) or stat.S_ISREG(mode):
+            yield p, mode
 
 
 def _may_read(name: str) -> bool:
@@ -418,25 +442,25 @@ def _may_read(name: str) -> bool:
     return name.endswith(YAML_SUFFIXES) or is_own_temp(name)
 
 
-def _present(p: str) -> bool:
-    """Exists (or cannot even be checked: a file in an unreadable directory is reported when read, not
-    dropped).  One lstat: what Path.is_file() or .is_symlink() answer, for a path that lstat can see."""
+#: a walk's `mode` for a file it did not lstat (discover's _candidate does)
+_NOT_LOOKED = -1
+
+
+def _lstat_mode(p: str) -> int | None:
+    """The file's lstat mode, or None when lstat fails (reading it reports the reason)."""
     try:
-        mode = os.lstat(p).st_mode
-    except FileNotFoundError:
-        return False
+        return os.lstat(p).st_mode
     except OSError:
-        return True
-    return stat.S_ISLNK(mode) or stat.S_ISREG(mode)
+        return None
 
 
-def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[str], list[Problem]]:
+def _plain_walk(directory: Path, root: Path) -> tuple[Iterator[tuple[str, int]], list[Problem]]:
     """os.walk without following links, honouring .gitignore files met on the way (problems: filled while walking)."""
     problems: list[Problem] = []
     return _walk_files(directory, root, problems), problems
 
 
-def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterator[str]:
+def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterator[tuple[str, int]]:
     ignores: list[tuple[Path, list[str]]] = []
 
     def unreadable(exc: OSError) -> None:
@@ -453,7 +477,7 @@ def _walk_files(directory: Path, root: Path, problems: list[Problem]) -> Iterato
                 continue
             if ignores and _ignored(here / name, ignores, False):
                 continue
-            yield os.path.join(dirpath, name)  # a string: a Path a file costs ~700 bytes and pathlib interns every name
+            yield os.path.join(dirpath, name), _NOT_LOOKED  # a string: a Path a file costs ~700 bytes and pathlib interns every name
 
 
 def _read_gitignore(path: Path) -> list[str]:

@@ -84,3 +84,24 @@ def test_read_all_returns_a_file_read_short_in_one_go_and_reads_a_grown_one_to_i
     finally:
         os.close(r)
     assert calls[0] == 11 and len(calls) >= 3  # the first read, then on to the end (an empty read)
+
+
+def test_directory_real_paths_built_from_their_parents_equal_realpath(tmp_path):
+    """discover resolves each directory from its parent's real path (one lstat a directory); through
+    symlinked directories, links to links, `..` and a loop it must answer exactly what realpath does."""
+    import itertools
+    import os
+
+    from migrator.discover import _real_dir
+
+    (tmp_path / "real/a/b/c").mkdir(parents=True)
+    (tmp_path / "other").mkdir()
+    os.symlink(tmp_path / "real/a", tmp_path / "link")  # absolute target
+    os.symlink("link/b", tmp_path / "link2")  # relative target, through another link
+    os.symlink("../../other", tmp_path / "real/a/b/up")  # relative, out of its tree
+    os.symlink("loop", tmp_path / "loop")
+    dirs = [str(tmp_path / p) for p in ("real/a/b/c", "link/b/c", "link2/c", "link2/up", "real/a/b/up", "loop",
+                                        "real/a/../a/b", "link/../real", "missing/x")]
+    for order in itertools.islice(itertools.permutations(dirs), 0, 400, 37):  # one shared cache, several orders
+        cache: dict[str, str] = {}
+        assert [_real_dir(d, cache) for d in order] == [os.path.realpath(d) for d in order]

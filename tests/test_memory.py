@@ -140,7 +140,7 @@ def test_the_walk_yields_files_one_at_a_time(tmp_path):
     (tmp_path / "a.yaml").write_text("a: 1\n")
     files, problems = _walk_dir(tmp_path, tmp_path)
     assert not isinstance(files, (list, tuple)) and iter(files) is files
-    assert [os.path.basename(f) for f in files] == ["a.yaml"] and problems == []
+    assert [os.path.basename(f) for f, _mode in files] == ["a.yaml"] and problems == []
 
 
 def test_a_worker_result_carries_only_its_facts_and_comes_back_equal():
