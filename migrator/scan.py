@@ -115,14 +115,14 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: "Path | str | N
     plain = _plain_ascii(raw, max_bytes)  # decode would accept it: the gates may run before the text is built
     gate = _gate(raw, path) if plain else None
     if gate is SKIP:
-        return FileOutcome(path, Inventory(), [], False)
+        return FileOutcome(path, _EMPTY, [], False)
     text, problem = decode(path, raw, max_bytes)
     if problem:
-        return FileOutcome(path, Inventory(), [problem], False)
+        return FileOutcome(path, _EMPTY, [problem], False)
     if not plain:
         gate = _gate(raw, path)
         if gate is SKIP:
-            return FileOutcome(path, Inventory(), [], False)
+            return FileOutcome(path, _EMPTY, [], False)
     loaded = _reduced_read(path, raw, text) if gate is REDUCE else None
     if loaded is None:
         loaded = load_text(path, text)
@@ -132,6 +132,9 @@ def process_text(path: str, raw: bytes, max_bytes: int, abspath: "Path | str | N
 
 
 SKIP, REDUCE = "skip", "reduce"
+#: the inventory of every file that contributed nothing (most of a repository; merge only reads it,
+#: and _scan does not even do that): one shared instance, not fifteen empty lists a skipped file
+_EMPTY = Inventory()
 
 
 def _gate(raw: bytes, path: str) -> str | None:
@@ -272,8 +275,6 @@ def _merged(candidates: list, waiting: dict, i: int) -> FileOutcome:
     return FileOutcome(relpath, _EMPTY, [], outcome)
 
 
-#: the inventory of a file that contributed nothing (merge only reads it)
-_EMPTY = Inventory()
 
 
 def _warm_chart_releases(candidates: list[Candidate]) -> None:
@@ -341,7 +342,8 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     for outcome in outcomes:
         files_read += 1
         files_parsed += int(outcome.parsed)
-        inventory.merge(outcome.inventory)
+        if outcome.inventory is not _EMPTY:
+            inventory.merge(outcome.inventory)
         problems.extend(outcome.problems)
     candidates = live = outcomes = None  # read and merged: the later stages need only the paths (packed in all_paths)
     topo = build_topology(inventory, _path_list(all_paths))

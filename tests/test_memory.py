@@ -325,3 +325,15 @@ def test_collected_proxies_keep_compact_labels():
     proxies = _scan(FIXTURES / "multi-env").inventory.proxies
     assert proxies and all(type(p.labels).__name__ == "Labels" for p in proxies)
     assert _scan(FIXTURES / "multi-env", jobs=2).inventory.proxies == proxies
+
+
+def test_the_shared_empty_inventory_of_skipped_files_stays_empty():
+    """Every file that contributed nothing shares one Inventory (scan._EMPTY); a scan that wrote into
+    it would hand its facts to every later skipped file."""
+    from migrator import scan as scan_mod
+    from migrator.inventory import Inventory
+    from migrator.model import ScanOptions
+
+    result = scan_mod.scan([str(FIXTURES)], ScanOptions())
+    assert result.files_parsed < result.files_read  # some files were skipped: they got the shared one
+    assert result.inventory.proxies and scan_mod._EMPTY == Inventory()
