@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import yaml
+
 from migrator.documents import Document, embedded_document
 from migrator.model import FlagSetting, InjectorTemplate, Labels, LineIndex, Pin, Proxy, Resource
 from migrator.versions import parse_revision, parse_tag
@@ -1049,28 +1051,32 @@ def shared_path(path: tuple) -> tuple:
 
 def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -> None:
     """Record the line of the keys (and sequence items) rules point at: apiVersion, metadata, TLS settings."""
-    import yaml
+    _index_node(node, path, out, depth, doc.line_offset + 1)
 
-    out.setdefault(path, node.start_mark.line + 1 + doc.line_offset)
+
+def _index_node(node: Any, path: tuple, out: dict, depth: int, offset: int) -> None:
+    """_index_lines below one node; `offset` turns a mark's 0-based line into the file's line number."""
+    out.setdefault(path, node.start_mark.line + offset)
     if depth > 9:
         return
-    if isinstance(node, yaml.MappingNode):
+    cls = node.__class__
+    if cls is yaml.MappingNode:
         for k, v in node.value:
-            if not isinstance(k, yaml.ScalarNode):
+            if k.__class__ is not yaml.ScalarNode:
                 continue
             key = k.value
-            out[shared_path(path + (key,))] = k.start_mark.line + 1 + doc.line_offset
+            out[shared_path(path + (key,))] = k.start_mark.line + offset
             if depth == 0 and key not in ("spec", "metadata"):
                 continue
             if depth >= 1 and path[0] == "spec" and key not in _INDEXED_SPEC_KEYS and path[-1] != "tls" and not isinstance(path[-1], int):
                 continue
             if depth >= 1 and path[0] == "metadata" and depth > 1:
                 continue
-            _index_lines(doc, v, path + (key,), out, depth + 1)
-    elif isinstance(node, yaml.SequenceNode):
+            _index_node(v, path + (key,), out, depth + 1, offset)
+    elif cls is yaml.SequenceNode:
         for i, v in enumerate(node.value):
-            out[path + (i,)] = v.start_mark.line + 1 + doc.line_offset
-            _index_lines(doc, v, path + (i,), out, depth + 1)
+            out[path + (i,)] = v.start_mark.line + offset
+            _index_node(v, path + (i,), out, depth + 1, offset)
 
 
 def _fill(template: str, params: dict[str, str]) -> str:
