@@ -7,7 +7,7 @@ small tree both sides are mostly start-up.  The Istio 1.22.0 release tree loads 
 interpreter, PyYAML and `git ls-files` alone take ~0.04 s of any scan's process, and the
 baseline's own process pays its interpreter start too.  Here each input gets a fresh child process
 that imports everything first, then times, interleaved, the baseline's load of every YAML file
-(bench/run.py's BASELINE_CODE, as a function) and `mesh-migrator scan --format json` through
+(bench/run.py's BASELINE_LOAD) and `mesh-migrator scan --format json` through
 `cli.main` (output to /dev/null).  The first scan (knowledge data, rule catalogue and shapes
 loaded on first use) is reported apart from the median of the warm ones.  Wall time and CPU time
 of this process (the `git` children's CPU is not in it; their wait is in wall time).
@@ -27,25 +27,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import INPUTS, prepare  # noqa: E402
+from run import BASELINE_LOAD, INPUTS, prepare  # noqa: E402
 
-CHILD = r"""
+CHILD = BASELINE_LOAD + r"""
 import contextlib, json, os, sys, time
-import yaml
 from migrator import cli
 import migrator.scan, migrator.app, migrator.report.jsonout  # imported before any timing
-
-def baseline(root):
-    for d, dirs, files in os.walk(root):
-        dirs[:] = sorted(x for x in dirs if x != ".git")
-        for f in sorted(files):
-            if f.endswith((".yaml", ".yml")):
-                with open(os.path.join(d, f), "rb") as fh:
-                    try:
-                        for _ in yaml.load_all(fh, Loader=yaml.CSafeLoader):
-                            pass
-                    except yaml.YAMLError:
-                        pass
 
 def scan(root):
     with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -58,9 +45,9 @@ def timed(fn, root):
 
 root, reps = sys.argv[1], int(sys.argv[2])
 out = {"first": timed(scan, root), "baseline": [], "scan": []}
-timed(baseline, root)  # the baseline's first run: page cache and PyYAML's first use, not counted
+timed(load_all, root)  # the baseline's first run: page cache and PyYAML's first use, not counted
 for _ in range(reps):
-    out["baseline"].append(timed(baseline, root))
+    out["baseline"].append(timed(load_all, root))
     out["scan"].append(timed(scan, root))
 print(json.dumps(out))
 """
