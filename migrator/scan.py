@@ -281,12 +281,19 @@ def _warm_chart_releases(candidates: list[Candidate]) -> None:
     """Before the fork: the repository's chart releases (helmtemplate.find_releases: a `git grep`, or a
     walk that reads every YAML file outside a work tree), when a chart template may need them, so the
     workers inherit them instead of each looking again."""
+    root = _chart_root(candidates)
+    if root is not None:
+        _templates().find_releases(root)
+
+
+def _chart_root(candidates: list[Candidate]) -> str | None:
+    """The root find_releases is asked about (as helmtemplate.scan_template derives it) when a
+    candidate is a chart template, else None."""
     for cand in candidates:
         if "/templates/" in f"/{cand.relpath}":
             text = cand.abspath_text
-            if text.endswith("/" + cand.relpath):
-                _templates().find_releases(text[: -len(cand.relpath) - 1])
-            return
+            return text[: -len(cand.relpath) - 1] if text.endswith("/" + cand.relpath) else None
+    return None
 
 
 def _compact(outcome: FileOutcome) -> "tuple | bool":
@@ -312,6 +319,8 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
     finally:
         if was_enabled:
             gc.enable()
+        if "migrator.helmtemplate" in sys.modules:  # a release search nobody needed (start_release_search)
+            sys.modules["migrator.helmtemplate"].stop_release_searches()
 
 
 def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResult:
@@ -336,6 +345,9 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         # candidate once read (topology unpacks them, and keeps them by folder: topology.PathMap)
         all_paths = _pack_paths(c.relpath for c in candidates)
         live, held = split_live(candidates, options.includes)
+        chart_root = _chart_root(candidates)
+        if chart_root is not None:  # chart templates may need the repository's releases: look for them meanwhile
+            _templates().start_release_search(chart_root)
         candidates = None  # `live` and `held` hold them now; the serial read frees each candidate once read
         progress = progress_factory(len(live)) if progress_factory else None
         outcomes = _outcomes(live, options, progress)

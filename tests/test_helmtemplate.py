@@ -430,3 +430,52 @@ def test_releases_are_found_the_same_in_a_git_work_tree_and_in_a_plain_directory
     assert helmtemplate._mentioning_releases(str(plain)) is None  # not a work tree: the walk
     assert found["git"] == found["plain"] and list(found["plain"]) == ["charts/ledger"]
     assert len(found["plain"]["charts/ledger"]) == 1
+
+
+def test_the_release_search_runs_while_files_are_read_and_is_taken_once(tmp_path, monkeypatch):
+    """In a work tree with chart templates, the scan starts the `git grep` for releases right after
+    discovery (it ran on the first template, while the second core idled); the template takes that
+    search, no second one runs, and the Application's values still render the chart."""
+    import subprocess
+
+    from migrator import helmtemplate
+    from migrator.model import ScanOptions
+    from migrator.scan import scan
+
+    repo = _copy(tmp_path / "git")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    started, taken = [], []
+    real_search, real_mentioning = helmtemplate._release_search, helmtemplate._mentioning_releases
+    monkeypatch.setattr(helmtemplate, "_release_search", lambda root: started.append(root) or real_search(root))
+    monkeypatch.setattr(helmtemplate, "_mentioning_releases",
+                        lambda root: taken.append(root in helmtemplate._SEARCHES) or real_mentioning(root))
+    result = scan([str(repo)], ScanOptions())
+    assert started == [str(repo)] and taken == [True]  # started ahead, taken by the template, never run twice
+    dr = next(r for r in result.inventory.resources if r.path == "charts/ledger/templates/destinationrule.yaml")
+    assert dr.name == "ledger-settlements"  # the Application's release name, not the chart-defaults "release-name-…"
+    assert helmtemplate._SEARCHES == {}
+
+
+def test_a_release_search_nobody_takes_is_stopped_when_the_scan_ends(tmp_path, monkeypatch):
+    """Chart templates of Istio's own charts are skipped before any release is looked for: the search
+    started ahead is ended and reaped at the scan's end, not left running (nor as a zombie)."""
+    import subprocess
+
+    from migrator import helmtemplate
+    from migrator.model import ScanOptions
+    from migrator.scan import scan
+
+    repo = tmp_path / "repo"
+    chart = repo / "manifests/charts/istio-control/istio-discovery"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: istiod\nversion: 1.22.0\n")
+    (chart / "templates/deployment.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: istiod\n"
+                                                     "  namespace: {{ .Release.Namespace }}\n")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    procs = []
+    real_search = helmtemplate._release_search
+    monkeypatch.setattr(helmtemplate, "_release_search", lambda root: procs.append(real_search(root)) or procs[-1])
+    result = scan([str(repo)], ScanOptions())
+    assert any("Istio" in p.message for p in result.skipped)  # the template was skipped as Istio's own chart
+    assert len(procs) == 1 and procs[0].returncode is not None  # started, then ended and reaped
+    assert helmtemplate._SEARCHES == {}
