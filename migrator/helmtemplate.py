@@ -1299,6 +1299,13 @@ def start_release_search(root: str) -> None:
         pass
 
 
+def finish_release_searches() -> None:
+    """Take every search started ahead (find_releases caches what it finds): before a fork, so that no
+    worker inherits a running `git grep` and its pipe."""
+    for root in list(_SEARCHES):
+        find_releases(root)
+
+
 def stop_release_searches() -> None:
     """End every search nobody took (the scan is over, or a new one starts with fresh caches)."""
     while _SEARCHES:

@@ -284,6 +284,8 @@ def _warm_chart_releases(candidates: list[Candidate]) -> None:
     root = _chart_root(candidates)
     if root is not None:
         _templates().find_releases(root)
+    if "migrator.helmtemplate" in sys.modules:  # a search started for held-back templates: finished here, not
+        sys.modules["migrator.helmtemplate"].finish_release_searches()  # inherited half-read by the workers
 
 
 def _chart_root(candidates: list[Candidate]) -> str | None:

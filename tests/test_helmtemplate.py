@@ -479,3 +479,22 @@ def test_a_release_search_nobody_takes_is_stopped_when_the_scan_ends(tmp_path, m
     assert any("Istio" in p.message for p in result.skipped)  # the template was skipped as Istio's own chart
     assert len(procs) == 1 and procs[0].returncode is not None  # started, then ended and reaped
     assert helmtemplate._SEARCHES == {}
+
+
+def test_no_release_search_crosses_a_fork(tmp_path):
+    """--jobs forks after _warm_chart_releases: a search started for chart templates that were held back
+    (samples, vendored trees) must be finished by then, or every worker would inherit the running
+    `git grep` and its pipe."""
+    import subprocess
+
+    from migrator import helmtemplate, scan as scan_mod
+    from migrator.discover import discover
+
+    repo = _copy(tmp_path / "git")
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    _, candidates, _ = discover([str(repo)])
+    helmtemplate.set_rendering(False)
+    helmtemplate.start_release_search(str(repo))
+    assert str(repo) in helmtemplate._SEARCHES
+    scan_mod._warm_chart_releases([c for c in candidates if "/templates/" not in f"/{c.relpath}"])  # live files: no template
+    assert helmtemplate._SEARCHES == {} and list(helmtemplate._RELEASES_CACHE[str(repo)]) == ["charts/ledger"]
