@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from packaging.version import Version
 
@@ -171,6 +171,36 @@ class Labels(_SlotMapping):
         return (Labels, (tuple(self.items()),))
 
 
+class Details(_SlotMapping):
+    """A finding's `details` (what remedies and SARIF read: document index, key paths, TLS mode …),
+    stored compactly: read-only, and equal to the dict it replaces.
+
+    Why: the SPIRE rules' findings grow with the repository (one per DestinationRule TLS block a SPIRE
+    proxy cannot use), and the end of a large `--jobs` scan holds them all; as a dict of five or six keys
+    their details were 184-272 bytes each.  The keys live once in a shared layout and each finding keeps
+    a tuple of values (~130 bytes; bench/RESULTS.md "Memory", fourth round).  To add a key, replace the
+    mapping (helmtemplate.mark_findings).
+    """
+
+    __slots__ = ()
+    _LAYOUTS: dict[tuple, dict] = {}
+
+    def __init__(self, **items: Any):
+        self._layout = self._layout_of(tuple(items))
+        self._values = tuple(items.values())
+
+    def __repr__(self) -> str:
+        return f"Details({dict(self.items())!r})"
+
+    def __reduce__(self):
+        return (_details, (tuple(self.items()),))
+
+
+def _details(items: tuple) -> Details:
+    """Unpickling a Details."""
+    return Details(**dict(items))
+
+
 class LineIndex(_SlotMapping):
     """A kept resource's line index (key path -> 1-based line), stored compactly.
 
@@ -281,14 +311,16 @@ class Finding:
     message: str
     sds_resource: str | None = None
     confidence: str = "high"
-    assumptions: list[str] = field(default_factory=list)
+    #: what the finding assumed; () when nothing (one shared empty tuple, not a list per finding:
+    #: findings grow with the repository).  Replaced, never appended to (rules.run)
+    assumptions: Sequence[str] = ()
     env: str | None = None
     column: int = 1
     proxies: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # what remedies need (doc index, key path …)
+    details: Mapping[str, Any] = field(default_factory=dict)  # what remedies need (doc index, key path …); a dict or a Details
     suppressed: str | None = None  # how it was suppressed: "inline", "annotation", "baseline", "config"
     suppression_reason: str = ""
-    candidates: list[str] = field(default_factory=list)  # environments an ambiguously attributed file may belong to
+    candidates: Sequence[str] = ()  # environments an ambiguously attributed file may belong to (() as assumptions)
 
     @property
     def key(self) -> tuple:

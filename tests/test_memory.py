@@ -325,3 +325,53 @@ def test_collected_proxies_keep_compact_labels():
     proxies = _scan(FIXTURES / "multi-env").inventory.proxies
     assert proxies and all(type(p.labels).__name__ == "Labels" for p in proxies)
     assert _scan(FIXTURES / "multi-env", jobs=2).inventory.proxies == proxies
+
+
+def test_finding_details_read_like_the_dict_they_replace():
+    """model.Details: equal to the dict it replaces, same order and lookups, read-only, one layout per
+    key sequence, and a pickled copy comes back equal."""
+    import pytest
+
+    from migrator.model import Details
+
+    a = Details(doc=0, base_path=(), tls_path=("spec", "trafficPolicy", "tls"), mode="SIMPLE", proxy_count=3)
+    b = Details(doc=2, base_path=("items", 1), tls_path=("spec", "trafficPolicy", "tls"), mode="MUTUAL", proxy_count=12)
+    assert a == {"doc": 0, "base_path": (), "tls_path": ("spec", "trafficPolicy", "tls"), "mode": "SIMPLE", "proxy_count": 3}
+    assert list(a) == ["doc", "base_path", "tls_path", "mode", "proxy_count"] and a != b and a._layout is b._layout
+    assert a["mode"] == "SIMPLE" and a.get("server") is None and a.get("proxy_count", 0) == 3 and "template" not in a
+    with pytest.raises(TypeError):
+        a["template"] = {}  # noqa: the point: it cannot be changed in place
+    assert {**a, "template": {"chart": "x"}}["template"] == {"chart": "x"}
+    assert pickle.loads(pickle.dumps(b)) == b
+
+
+def test_spire_findings_keep_compact_details_and_no_empty_lists():
+    """The findings that grow with a repository (MM101/MM102) keep a Details and one shared empty tuple
+    for no assumptions and no candidates; a finding that has them keeps them."""
+    from migrator.model import Details
+
+    from migrator.report import sarif
+
+    result = _scan(FIXTURES / "ca-file-spire-1.23")
+    findings = result.findings
+    spire = [f for f in findings if f.rule in ("MM101", "MM102")]
+    assert spire and all(type(f.details) is Details and f.assumptions == () and f.candidates == () for f in spire)
+    assert not any("assumptions" in r["properties"] for r in sarif.sarif_log(result)["runs"][0]["results"])  # none: left out, as []
+    assert _scan(FIXTURES / "ca-file-spire-1.23", jobs=2).findings == findings
+    templated = [f for f in _scan(FIXTURES / "app-chart-dr-template").findings if f.rule == "MM101"]
+    assert templated and all("template" in f.details and f.details["tls_path"] for f in templated)  # replaced, keys kept
+    assumed = _scan(FIXTURES / "kubectl-dump").findings  # (an ambiguous file's candidates: test_topology.py)
+    assert assumed and all(f.assumptions and "Istio version unknown" in f.assumptions[-1] for f in assumed)
+
+
+def test_views_group_proxies_only_as_asked():
+    """A view's proxy index makes the all-proxy grouping only when a rule asks for it (the SPIRE rules
+    ask for the SPIRE proxies'), and the groups hold every proxy they should."""
+    result = _scan(FIXTURES / "spire-istio-1.22")
+    view = result.views[0]
+    idx = view._proxy_index()
+    assert "spire" in vars(idx) and "every" not in vars(idx)
+    dr = view.of_kind("DestinationRule")[0]
+    seen = {p.resource for _, chunk in view.visible_chunks(dr) for p in chunk}
+    assert "every" in vars(idx) and seen and {p.resource for p in view.proxies if p.spire} <= seen | {
+        p.resource for p in view.proxies if p.namespace != dr.namespace}

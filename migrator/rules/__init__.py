@@ -122,5 +122,5 @@ def _mark_ambiguous(f: Finding, topo, proxy_paths: dict[str, str]) -> None:
         return
     f.candidates = sorted({c for p in unsure for c in topo.candidates(p)})
     f.confidence = "low"
-    f.assumptions.append(f"{unsure[0]} is not deployed by anything the repo wires up; {topo.how.get(unsure[0], '')}: "
-                         f"evaluated at each of {', '.join(f.candidates)}")
+    f.assumptions = [*f.assumptions, f"{unsure[0]} is not deployed by anything the repo wires up; {topo.how.get(unsure[0], '')}: "
+                                     f"evaluated at each of {', '.join(f.candidates)}"]  # a new list: an empty one is a shared ()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from migrator.model import Deferred
+from migrator.model import Deferred, Details  # Details: these findings grow with the repository
 from migrator.rules.base import make
 from migrator.sds import FILE_ROOT_SYSTEM, described, failing_blocks
 
@@ -22,8 +22,8 @@ def check(view, meta):
                    message=Deferred(_message, sys.intern(block.where), hits.proxies, hits.count, names,
                                     sys.intern(hits.log)),
                    sds_resource=names[0], proxies=hits.proxies,
-                   details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path,
-                            "mode": sys.intern(str(block.settings.get("mode")).upper()), "proxy_count": hits.count})
+                   details=Details(doc=dr.doc_index, base_path=dr.base_path, tls_path=block.path,
+                                    mode=sys.intern(str(block.settings.get("mode")).upper()), proxy_count=hits.count))
 
 
 def _message(where: str, proxies: list[str], count: int, names: tuple[str, ...], log: str) -> str:
