@@ -212,10 +212,10 @@ class Inventory:
                 for p in facts:
                     name = p.resource.split("/", 2)[-1]  # Kind/namespace/name: neither a kind nor a namespace holds a "/"
                     own = p.service_account if p.service_account == name else name  # the pickle kept label and account one object
-                    p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account, own), _share(p.spire_reason)
-                    p.kind, p.confidence, p.revision = _share(p.kind), _share(p.confidence), _share(p.revision)
-                    p.labels, p.annotations = _shared_strings(p.labels, own, Labels), _shared_strings(p.annotations)
-                    p.templates = _shared_tuple(p.templates)
+                    p.namespace, p.service_account = _share(p.namespace), _share(p.service_account, own)
+                    p.labels = _shared_strings(p.labels, own, Labels)
+                    # kind, SPIRE reason, confidence, templates, annotations and revision live in the proxy's
+                    # profile, which unpickling made this process's equal one already (model.Proxy.__reduce__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -899,7 +899,7 @@ def _share(text: Any, own: str | None = None) -> Any:
     return sys.intern(text) if len(text) <= _SHARED_MAX else text
 
 
-#: label/annotation mappings by the hash of their content: pods of one app template carry identical
+#: annotation mappings by the hash of their content (labels: see _shared_strings): pods of one app template carry identical
 #: annotations, and one dict serves them all (nothing changes a proxy's labels or annotations after
 #: collection; bounded).  Keyed by the hash, not the items: every workload's labels differ (its `app`),
 #: and a tuple of pairs per workload was ~230 bytes kept for nothing (bench/RESULTS.md "Memory", third round)
@@ -913,6 +913,8 @@ def _shared_strings(mapping: Any, own: str | None = None, kind: type = dict) -> 
     if not isinstance(mapping, Mapping):
         mapping = {}
     items = tuple((_share(str(k)), _share(str(v), own)) for k, v in mapping.items())
+    if kind is Labels:  # not kept here: a proxy keeps only the values (model.Proxy), and a workload's labels differ (its app)
+        return Labels(items)
     key = hash(items)
     shared = _MAPPINGS.get(key)
     if shared is not None and type(shared) is kind and len(shared) == len(items) and tuple(shared.items()) == items:

@@ -377,3 +377,41 @@ def test_views_group_proxies_only_as_asked():
     seen = {p.resource for _, chunk in view.visible_chunks(dr) for p in chunk}
     assert "every" in vars(idx) and seen and {p.resource for p in view.proxies if p.spire} <= seen | {
         p.resource for p in view.proxies if p.namespace != dr.namespace}
+
+
+def test_proxies_share_a_profile_and_read_like_the_dataclass():
+    """model.Proxy: every field reads and writes as an attribute; what proxies have in common (kind, SPIRE
+    reason, templates, annotations, label keys …) is one shared profile; setting a field shares the new
+    profile without touching the others'; equality, repr and pickling go by the fields."""
+    from migrator.model import Labels, Proxy
+
+    a = Proxy("Deployment/shop/cart", "sidecar", "shop", {"app": "cart", "version": "v1"}, "cart", True, "spire template",
+              "apps/shop/cart.yaml", 12, "high", ("sidecar", "spire"), {"inject.istio.io/templates": "sidecar,spire"})
+    b = Proxy("Deployment/shop/pay", "sidecar", "shop", Labels([("app", "pay"), ("version", "v2")]), "pay", True, "spire template",
+              "apps/shop/pay.yaml", 9, "high", ("sidecar", "spire"), {"inject.istio.io/templates": "sidecar,spire"})
+    assert a._profile is b._profile and a.labels == {"app": "cart", "version": "v1"} and type(a.labels) is Labels
+    assert (a.kind, a.spire, a.templates, a.annotations, a.env, a.revision, a.line) == (
+        "sidecar", True, ("sidecar", "spire"), {"inject.istio.io/templates": "sidecar,spire"}, None, "", 12)
+    b.spire, b.confidence, b.spire_reason = False, "high", ""
+    assert (b.spire, b.spire_reason, a.spire, a.spire_reason) == (False, "", True, "spire template") and a._profile is not b._profile
+    b.labels = {"app": "pay", "tier": "backend"}
+    assert b.labels == {"app": "pay", "tier": "backend"} and a.labels["version"] == "v1"
+    back = pickle.loads(pickle.dumps(a))
+    assert back == a and back._profile is a._profile and back != b
+    assert repr(a).startswith("Proxy(resource='Deployment/shop/cart', kind='sidecar', namespace='shop', labels={'app': 'cart'")
+    assert Proxy("Deployment/x/y", "gateway", "x", {}, "y", False, "", "y.yaml", 1).annotations == {}
+
+
+def test_collected_proxies_share_profiles(tmp_path):
+    """Proxies of one template share their profile, in a serial scan and with --jobs (a worker's proxy
+    takes this process's equal profile on arrival)."""
+    for i in range(70):  # --jobs runs in parallel from 64 files
+        (tmp_path / f"svc-{i:02}.yaml").write_text(
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc-{i:02}\n  namespace: shop\nspec:\n  template:\n"
+            f"    metadata:\n      labels:\n        app: svc-{i:02}\n      annotations:\n        inject.istio.io/templates: sidecar,spire\n"
+            f"    spec:\n      containers:\n        - name: app\n          image: shop/svc:1.0\n")
+    serial = _scan(tmp_path).inventory.proxies
+    parallel = _scan(tmp_path, jobs=2).inventory.proxies
+    assert len(serial) == 70 and parallel == serial and [p.labels["app"] for p in serial[:2]] == ["svc-00", "svc-01"]
+    for proxies in (serial, parallel):
+        assert len({id(p._profile) for p in proxies}) == 1
