@@ -416,23 +416,27 @@ class Finding:
         return (self.path, self.line, self.rule, self.resource)
 
 
-class Deferred:
+class Deferred(tuple):
     """A finding's message made each time it is read, from a function and the facts it names.
 
     Why: the SPIRE rules' messages (~900 bytes: ten proxy names, the SDS names, the Envoy log line)
     were the largest part of a finding, and a repository's findings grow with it; the facts they are
     made of are kept anyway (the proxy list is the finding's own) or are shared strings, so keeping
-    those instead costs ~140 bytes (bench/RESULTS.md "Memory", third round).  `make` must be pure:
-    the same arguments give the same text every time.
+    those instead costs ~100 bytes (bench/RESULTS.md "Memory", third and fourth rounds).  One tuple,
+    the function then its arguments (an object holding the two was ~40 bytes more).  `make` must be
+    pure: the same arguments give the same text every time.
     """
 
-    __slots__ = ("_make", "_args")
+    __slots__ = ()
 
-    def __init__(self, make: Callable[..., str], *args: Any):
-        self._make, self._args = make, args
+    def __new__(cls, make: Callable[..., str], *args: Any) -> "Deferred":
+        return tuple.__new__(cls, (make, *args))
 
     def __str__(self) -> str:
-        return self._make(*self._args)
+        return self[0](*self[1:])
+
+    def __reduce__(self):
+        return (Deferred, tuple(self))
 
 
 #: the slot that stores Finding.message: a str, or a Deferred the property below renders on every read

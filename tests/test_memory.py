@@ -293,6 +293,9 @@ def test_a_deferred_message_reads_as_its_text_everywhere():
     assert "message='trafficPolicy.tls breaks 2 proxies'" in repr(f)
     f.message = "plain"
     assert f.message == "plain"
+    kept = Deferred("{} breaks {} proxies".format, "trafficPolicy.tls", 2)  # one tuple: the function, then its arguments
+    assert str(kept) == "trafficPolicy.tls breaks 2 proxies" and len(kept) == 3
+    assert str(pickle.loads(pickle.dumps(kept))) == str(kept)
 
 
 def test_the_streamed_json_report_is_the_json_of_the_whole_report():

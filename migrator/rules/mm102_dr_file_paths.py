@@ -9,6 +9,8 @@ from migrator.rules.base import make
 from migrator.sds import FILE_ROOT_SYSTEM, described, failing_blocks
 
 ID = "MM102"
+#: the SDS-name tuples of findings made so far (bounded): one per distinct set of CA/certificate paths
+_NAMES: dict[tuple, tuple] = {}
 
 
 def check(view, meta):
@@ -18,6 +20,7 @@ def check(view, meta):
         dr = block.dr
         key = "caCertificates" if block.settings.get("caCertificates") else "clientCertificate"
         names = tuple(map(sys.intern, hits.names))  # shared: the same few CA paths recur across DestinationRules
+        names = _NAMES.setdefault(names, names) if len(_NAMES) < 1024 else _NAMES.get(names, names)  # and their tuples
         yield make(meta, view, path=dr.path, line=dr.line(block.path + (key,)), resource=dr.ref, low=bool(hits.low),
                    message=Deferred(_message, sys.intern(block.where), hits.proxies, hits.count, names,
                                     sys.intern(hits.log)),
