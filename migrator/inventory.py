@@ -1052,6 +1052,10 @@ def _canonical(value: Any, depth: int, own: str | None = None) -> tuple[Any, boo
 
 #: a class per key sequence (bounded), whose instances' __dict__s share one key table (see _key_sharing)
 _KEY_TABLES: dict[tuple, type] = {}
+#: how often each key sequence was met (by its hash; bounded) before it gets a class of its own
+_KEY_COUNTS: dict[int, int] = {}
+#: a class costs ~2.3 KB and saves ~80 bytes a mapping: made only for key sequences met this often
+_KEY_TABLE_AFTER = 32
 
 
 def _key_sharing(mapping: dict) -> dict:
@@ -1062,14 +1066,20 @@ def _key_sharing(mapping: dict) -> dict:
     Why: a kept DestinationRule's own mappings (the document, `metadata`, `spec`) differ from every
     other's (its name and host), so they cannot be shared like the TLS blocks below them, and as plain
     dicts they were ~215 bytes each: the largest part of a kept resource.  Sharing the keys leaves
-    ~135-150 bytes (bench/RESULTS.md "Memory", fourth round).  It is a plain `dict` in every respect;
-    only its size depends on the interpreter.  Mappings with a key that is not a string, with more
-    than 16 keys, or beyond the bound of key sequences stay as they are.
+    ~105-120 bytes (bench/RESULTS.md "Memory", fourth round).  It is a plain `dict` in every respect;
+    only its size depends on the interpreter.  A key sequence gets its class once it has been met
+    _KEY_TABLE_AFTER times (before, and for keys that are not strings, more than 16 keys or beyond the
+    bound of classes, the mapping stays as it is).
     """
     keys = tuple(mapping)
     table = _KEY_TABLES.get(keys)
     if table is None:
-        if not 0 < len(keys) <= 16 or len(_KEY_TABLES) >= 1024 or not all(type(k) is str for k in keys):
+        if not 0 < len(keys) <= 16 or len(_KEY_TABLES) >= 256 or not all(type(k) is str for k in keys):
+            return mapping
+        seen = _KEY_COUNTS.get(hash(keys), 0) + 1
+        if seen < _KEY_TABLE_AFTER:
+            if seen > 1 or len(_KEY_COUNTS) < 4096:
+                _KEY_COUNTS[hash(keys)] = seen
             return mapping
         table = _KEY_TABLES[keys] = type("KeptMapping", (), {})
     shared = table().__dict__

@@ -164,8 +164,8 @@ _PROXY_FIELDS = ("resource", "kind", "namespace", "labels", "service_account", "
 #: the fields a Proxy keeps in its shared profile, in the profile's order (the labels' key layout follows)
 _PROFILE_FIELDS = ("kind", "spire", "spire_reason", "confidence", "templates", "annotations", "env", "revision")
 _LABEL_LAYOUT = len(_PROFILE_FIELDS)
-#: profiles by content (annotations by their items, the label layout by identity: layouts are shared); bounded
-_PROFILES: dict[tuple, tuple] = {}
+#: profiles by the hash of their content (see _shared_profile); bounded
+_PROFILES: dict[int, tuple] = {}
 
 
 class Proxy:
@@ -244,20 +244,21 @@ def _as_labels(value: Mapping[str, str]) -> "Labels":
 
 
 def _shared_profile(profile: tuple) -> tuple:
-    """The equal profile made before, or this one (kept while the bound allows): the proxies of one
-    template share it.  A profile whose parts cannot be compared by content (unhashable annotation
-    values) is not shared."""
-    annotations = profile[5]
+    """The equal profile made before, or this one: the proxies of one template share it.  Found by the
+    hash of its content (annotations by their items, the label layout by identity: layouts are shared)
+    and compared on a hit, so a profile no other proxy has costs the table one small entry, not a key
+    of its own (workloads whose annotations differ, a checksum per Deployment, share nothing).  A
+    profile whose annotations cannot be hashed is not shared."""
     try:
-        key = profile[:5] + (tuple(annotations.items()),) + profile[6:_LABEL_LAYOUT] + (id(profile[_LABEL_LAYOUT]),)
-        shared = _PROFILES.get(key)
+        key = hash((profile[:5], tuple(profile[5].items()), profile[6:_LABEL_LAYOUT], id(profile[_LABEL_LAYOUT])))
     except TypeError:
         return profile
-    if shared is None:
-        if len(_PROFILES) >= 4096:
-            return profile
-        shared = _PROFILES[key] = profile  # holds the layout, so its id is not reused while the key lives
-    return shared
+    shared = _PROFILES.get(key)
+    if shared is not None and shared[:_LABEL_LAYOUT] == profile[:_LABEL_LAYOUT] and shared[_LABEL_LAYOUT] is profile[_LABEL_LAYOUT]:
+        return shared
+    if shared is None and len(_PROFILES) < 4096:
+        _PROFILES[key] = profile  # holds the layout, so its id is not reused while the entry lives
+    return profile
 
 
 class Details(_SlotMapping):

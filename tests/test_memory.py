@@ -436,7 +436,11 @@ def test_kept_resources_own_mappings_are_equal_key_sharing_dicts():
                             and d.get("kind") == r.kind][:1]
         assert list(r.data) == list(r.data.keys()) and r.data.get("kind") == "DestinationRule"
     assert _scan(FIXTURES / "ca-file-spire-1.23", jobs=2).inventory.resources == resources
-    plain = {"name": "reviews", "namespace": "bookinfo", "labels": {"app": "reviews"}}
+    from migrator.inventory import _KEY_TABLE_AFTER
+
+    plain = {"memtest-name": "reviews", "memtest-namespace": "bookinfo", "memtest-labels": {"app": "reviews"}}
+    early = [_key_sharing(dict(plain)) for _ in range(_KEY_TABLE_AFTER - 1)]  # a rare key sequence: no class for it
+    assert all(m == plain and type(m) is dict for m in early)
     made = [_key_sharing(dict(plain)) for _ in range(3)]
     assert all(m == plain and list(m) == list(plain) and type(m) is dict for m in made)
     if _sys.implementation.name == "cpython":  # the point: smaller than the dicts it replaces (allocation sizes, not time)
