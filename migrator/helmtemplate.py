@@ -1434,6 +1434,6 @@ def mark_findings(findings: list, inventory) -> None:
         settings = [(k, origin.source_of(tls + (k,))) for k in ("mode", "caCertificates", "credentialName", "insecureSkipVerify")] if tls else []
         from_values = [f"{k} from {ref.where()}" for k, ref in settings if ref is not None]
         info["settings_from_values"] = from_values
-        f.details["template"] = info
+        f.details = {**f.details, "template": info}  # replaced, not changed: it may be a read-only model.Details
         where = f"; {', '.join(from_values)}" if from_values else ""
         f.message += f" [in Helm chart template {origin.chart or '.'} ({origin.chart_name}), rendered with {', '.join(origin.values_files)}{where}]"

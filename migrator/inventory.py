@@ -209,15 +209,15 @@ class Inventory:
             if name == "resources":
                 for r in facts:
                     r.kind, r.api_version, r.namespace = _share(r.kind), _share(r.api_version), _share(r.namespace)
-                    _share_kept(r.data, r.name)  # the name stays the worker's object: the pickle kept it one with the data's
+                    r.data = _share_kept(r.data, r.name)  # the name stays the worker's object: the pickle kept it one with the data's
             elif name == "proxies":
                 for p in facts:
                     name = p.resource.split("/", 2)[-1]  # Kind/namespace/name: neither a kind nor a namespace holds a "/"
                     own = p.service_account if p.service_account == name else name  # the pickle kept label and account one object
-                    p.namespace, p.service_account, p.spire_reason = _share(p.namespace), _share(p.service_account, own), _share(p.spire_reason)
-                    p.kind, p.confidence, p.revision = _share(p.kind), _share(p.confidence), _share(p.revision)
-                    p.labels, p.annotations = _shared_strings(p.labels, own, Labels), _shared_strings(p.annotations)
-                    p.templates = _shared_tuple(p.templates)
+                    p.namespace, p.service_account = _share(p.namespace), _share(p.service_account, own)
+                    p.labels = _shared_strings(p.labels, own, Labels)
+                    # kind, SPIRE reason, confidence, templates, annotations and revision live in the proxy's
+                    # profile, which unpickling made this process's equal one already (model.Proxy.__reduce__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -873,8 +873,8 @@ class Collector:
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
         _index_lines(doc, doc.node, (), lines, 0)
-        _share_kept(doc.data, doc.name)
-        self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, doc.data, self.path, doc.index,
+        data = _share_kept(doc.data, doc.name)
+        self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, data, self.path, doc.index,
                                            LineIndex.of(lines), self.env, base_path=doc.base_path))
 
 
@@ -901,7 +901,7 @@ def _share(text: Any, own: str | None = None) -> Any:
     return sys.intern(text) if len(text) <= _SHARED_MAX else text
 
 
-#: label/annotation mappings by the hash of their content: pods of one app template carry identical
+#: annotation mappings by the hash of their content (labels: see _shared_strings): pods of one app template carry identical
 #: annotations, and one dict serves them all (nothing changes a proxy's labels or annotations after
 #: collection; bounded).  Keyed by the hash, not the items: every workload's labels differ (its `app`),
 #: and a tuple of pairs per workload was ~230 bytes kept for nothing (bench/RESULTS.md "Memory", third round)
@@ -915,6 +915,8 @@ def _shared_strings(mapping: Any, own: str | None = None, kind: type = dict) -> 
     if not isinstance(mapping, Mapping):
         mapping = {}
     items = tuple((_share(str(k)), _share(str(v), own)) for k, v in mapping.items())
+    if kind is Labels:  # not kept here: a proxy keeps only the values (model.Proxy), and a workload's labels differ (its app)
+        return Labels(items)
     key = hash(items)
     shared = _MAPPINGS.get(key)
     if shared is not None and type(shared) is kind and len(shared) == len(items) and tuple(shared.items()) == items:
@@ -946,23 +948,23 @@ def _shared_tuple(items: Iterable[str]) -> tuple:
 _SHARED_DATA_KINDS = frozenset(KEPT_KINDS)
 
 
-def _share_kept(data: Any, own: str | None = None) -> None:
-    """Share what a kept resource's data has in common with those kept before (see _share_values);
-    `own`, the resource's name, is left out of the interpreter's table (see _share)."""
+def _share_kept(data: Any, own: str | None = None) -> Any:
+    """A kept resource's data (equal to `data`), sharing what it has in common with those kept before
+    (see _share_values); `own`, the resource's name, is left out of the interpreter's table (see _share)."""
     if not isinstance(data, dict):
-        return
+        return data
     if data.get("kind") in _SHARED_DATA_KINDS:
-        _share_values(data, own)
-        return
+        return _share_values(data, own)
     for key in ("apiVersion", "kind"):
         if key in data:
             data[key] = _share(data[key])
     meta = data.get("metadata")
     if isinstance(meta, dict) and "namespace" in meta:
         meta["namespace"] = _share(meta["namespace"])
+    return data
 
 
-def _share_values(data: Any, own: str | None = None) -> None:
+def _share_values(data: Any, own: str | None = None) -> Any:
     """Make a kept resource's data share what it has in common with the resources kept before, in place.
 
     Short strings become shared ones (_share), and every mapping or list below the top two levels
@@ -970,10 +972,30 @@ def _share_values(data: Any, own: str | None = None) -> None:
     when there is one: DestinationRules copy the same TLS and pool blocks, and each was ~7 dicts of
     ~200 bytes (bench/RESULTS.md "Memory").  Equal means the same keys in the same order and values of
     the same type and text (1, 1.0 and true stay apart); nothing changes a resource's data after
-    collection (every inventory fact is read-only by convention).
+    collection (every inventory fact is read-only by convention).  The mappings of the top two levels,
+    this resource's own (the document, `metadata`, `spec` …), become key-sharing copies (_own_levels).
+    Returns the data to keep: equal to `data`, which is changed in place.
     """
-    if isinstance(data, (dict, list)):
-        _canonical(data, 0, own)
+    if not isinstance(data, (dict, list)):
+        return data
+    _TOO_DEEP[0] = False
+    _canonical(data, 0, own)
+    return data if _TOO_DEEP[0] else _own_levels(data)  # a recursive structure keeps its own objects
+
+
+#: set by _canonical when it met a structure deeper than it walks (a recursive one)
+_TOO_DEEP = [False]
+
+
+def _own_levels(data: Any) -> Any:
+    """A resource's data with its top-level mapping and the mappings directly in it as key-sharing
+    copies (_key_sharing); the levels below are the shared subtrees (_canonical), left as they are."""
+    if type(data) is not dict:
+        return data
+    for key, value in data.items():  # values replaced, keys unchanged: allowed while iterating
+        if type(value) is dict:
+            data[key] = _key_sharing(value)
+    return _key_sharing(data)
 
 
 #: shared subtrees by content: (kind, (key type, key, value type, value or id of a shared subtree) …) -> subtree (bounded)
@@ -990,6 +1012,7 @@ def _canonical(value: Any, depth: int, own: str | None = None) -> tuple[Any, boo
     top two levels and at most 32 entries (a bigger one is rare, and its key would cost as much).
     """
     if depth > 64:  # a recursive structure (PyYAML's fallback path builds them): left alone below here
+        _TOO_DEEP[0] = True
         return value, False
     shareable = depth >= 2 and len(value) <= 32
     items: list = []
@@ -1027,6 +1050,44 @@ def _canonical(value: Any, depth: int, own: str | None = None) -> tuple[Any, boo
         return value, False
     _TREES[key] = value
     return value, True
+
+
+#: a class per key sequence (bounded), whose instances' __dict__s share one key table (see _key_sharing)
+_KEY_TABLES: dict[tuple, type] = {}
+#: how often each key sequence was met (by its hash; bounded) before it gets a class of its own
+_KEY_COUNTS: dict[int, int] = {}
+#: a class costs ~2.3 KB and saves ~80 bytes a mapping: made only for key sequences met this often
+_KEY_TABLE_AFTER = 32
+
+
+def _key_sharing(mapping: dict) -> dict:
+    """An equal dict (same items, same order) whose key table is shared with every other made here for
+    the same key sequence: the `__dict__` of an instance of a class made for those keys (a key-sharing
+    dictionary, PEP 412).
+
+    Why: a kept DestinationRule's own mappings (the document, `metadata`, `spec`) differ from every
+    other's (its name and host), so they cannot be shared like the TLS blocks below them, and as plain
+    dicts they were ~215 bytes each: the largest part of a kept resource.  Sharing the keys leaves
+    ~105-120 bytes (bench/RESULTS.md "Memory", fourth round).  It is a plain `dict` in every respect;
+    only its size depends on the interpreter.  A key sequence gets its class once it has been met
+    _KEY_TABLE_AFTER times (before, and for keys that are not strings, more than 16 keys or beyond the
+    bound of classes, the mapping stays as it is).
+    """
+    keys = tuple(mapping)
+    table = _KEY_TABLES.get(keys)
+    if table is None:
+        if not 0 < len(keys) <= 16 or len(_KEY_TABLES) >= 256 or not all(type(k) is str for k in keys):
+            return mapping
+        seen = _KEY_COUNTS.get(hash(keys), 0) + 1
+        if seen < _KEY_TABLE_AFTER:
+            if seen > 1 or len(_KEY_COUNTS) < 4096:
+                _KEY_COUNTS[hash(keys)] = seen
+            return mapping
+        table = _KEY_TABLES[keys] = type("KeptMapping", (), {})
+    shared = table().__dict__
+    for key, value in mapping.items():  # one by one: update() from a dict would copy its (unshared) key table
+        shared[key] = value
+    return shared
 
 
 #: the parts of a kept resource whose lines rules report; everything else (status, managedFields,

@@ -128,7 +128,7 @@ class MeshView:
     def _proxy_index(self) -> "_ProxyIndex":
         idx = self.__dict__.get("_idx")
         if idx is None:
-            idx = self.__dict__["_idx"] = _ProxyIndex.build(self.proxies)
+            idx = self.__dict__["_idx"] = _ProxyIndex(self.proxies)
         return idx
 
 
@@ -138,13 +138,24 @@ class _Groups:
     by_ns: dict[str, dict[str, list[Proxy]]]  # namespace -> kind -> proxies
 
 
-@dataclass
 class _ProxyIndex:
-    """Proxies grouped once per view, so visibility is decided per group (linear, not rule × proxy)."""
+    """Proxies grouped once per view, so visibility is decided per group (linear, not rule × proxy).
 
-    every: _Groups
-    spire: _Groups
-    proxies: list[Proxy]
+    Each grouping is made on first use: the SPIRE rules ask only for the SPIRE proxies', and every
+    grouping holds two references per proxy it groups for the rest of the scan (bench/RESULTS.md
+    "Memory", fourth round).
+    """
+
+    def __init__(self, proxies: list[Proxy]):
+        self.proxies = proxies
+
+    @cached_property
+    def every(self) -> _Groups:
+        return _group(self.proxies)
+
+    @cached_property
+    def spire(self) -> _Groups:
+        return _group([p for p in self.proxies if p.spire])
 
     @cached_property
     def order(self) -> dict[int, int]:
@@ -152,16 +163,14 @@ class _ProxyIndex:
         credentialName DestinationRules ask, and it is ~80 bytes a proxy (bench/RESULTS.md "Memory")."""
         return {id(p): i for i, p in enumerate(self.proxies)}
 
-    @classmethod
-    def build(cls, proxies: list[Proxy]) -> "_ProxyIndex":
-        def group(items: list[Proxy]) -> _Groups:
-            g = _Groups({}, {})
-            for p in sorted(items, key=lambda p: p.resource):
-                g.all.setdefault(p.kind, []).append(p)
-                g.by_ns.setdefault(p.namespace, {}).setdefault(p.kind, []).append(p)
-            return g
 
-        return cls(group(proxies), group([p for p in proxies if p.spire]), proxies)
+def _group(items: list[Proxy]) -> _Groups:
+    """Proxies by kind, and by namespace then kind, each group sorted by resource."""
+    g = _Groups({}, {})
+    for p in sorted(items, key=lambda p: p.resource):
+        g.all.setdefault(p.kind, []).append(p)
+        g.by_ns.setdefault(p.namespace, {}).setdefault(p.kind, []).append(p)
+    return g
 
 
 def dr_applies(dr: Resource, proxy: Proxy) -> bool:

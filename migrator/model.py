@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from packaging.version import Version
 
@@ -85,26 +85,6 @@ class InjectorTemplate:
     env: str | None = None
 
 
-@dataclass(slots=True)
-class Proxy:
-    """An Envoy proxy the repo declares: a sidecar-injected workload or a gateway."""
-
-    resource: str  # Kind/namespace/name
-    kind: str  # "sidecar" | "gateway"
-    namespace: str
-    labels: Mapping[str, str]  # a Labels when collected
-    service_account: str
-    spire: bool
-    spire_reason: str
-    path: str
-    line: int
-    confidence: str = "high"
-    templates: tuple[str, ...] = ()
-    annotations: dict[str, str] = field(default_factory=dict)
-    env: str | None = None
-    revision: str = ""  # istio.io/rev of the pod (attaches it to that control plane)
-
-
 class _SlotMapping(Mapping):
     """A read-only mapping stored as a shared *layout* (key -> slot, one dict per key sequence, shared by
     every object with those keys in that order) and this object's own values by slot: the storage
@@ -164,11 +144,151 @@ class Labels(_SlotMapping):
         self._layout = layout
         self._values = tuple(v for _, v in pairs)
 
+    @classmethod
+    def _of(cls, layout: dict, values: tuple) -> "Labels":
+        """The Labels of a layout and values already made (model.Proxy keeps them apart)."""
+        labels = cls.__new__(cls)
+        labels._layout, labels._values = layout, values
+        return labels
+
     def __repr__(self) -> str:
         return repr(dict(self.items()))
 
     def __reduce__(self):
         return (Labels, (tuple(self.items()),))
+
+
+#: a Proxy's fields, in the order of the dataclass it replaces (its constructor, equality, repr and pickle)
+_PROXY_FIELDS = ("resource", "kind", "namespace", "labels", "service_account", "spire", "spire_reason", "path", "line",
+                 "confidence", "templates", "annotations", "env", "revision")
+#: the fields a Proxy keeps in its shared profile, in the profile's order (the labels' key layout follows)
+_PROFILE_FIELDS = ("kind", "spire", "spire_reason", "confidence", "templates", "annotations", "env", "revision")
+_LABEL_LAYOUT = len(_PROFILE_FIELDS)
+#: profiles by the hash of their content (see _shared_profile); bounded
+_PROFILES: dict[int, tuple] = {}
+
+
+class Proxy:
+    """An Envoy proxy the repo declares: a sidecar-injected workload or a gateway.
+
+    Stored compactly.  What the proxies of a repository have in common (kind, SPIRE backing and its
+    reason, confidence, templates, annotations, env, revision and the keys of their labels) is one
+    shared *profile* tuple; each proxy keeps its resource, namespace, service account, path, line and
+    its label values.  Why: a repository's proxies are the largest part of what a scan keeps, and a
+    record of fourteen fields plus a Labels was ~250 bytes each; now ~145 (bench/RESULTS.md "Memory",
+    fourth round).  Reads and writes like the dataclass it replaces: every field is an attribute
+    (setting a profile field shares the new profile), `labels` is a Labels, equality compares fields.
+    """
+
+    __slots__ = ("resource", "namespace", "service_account", "path", "line", "_label_values", "_profile")
+
+    def __init__(self, resource: str, kind: str, namespace: str, labels: Mapping[str, str], service_account: str,
+                 spire: bool, spire_reason: str, path: str, line: int, confidence: str = "high",
+                 templates: tuple[str, ...] = (), annotations: "Mapping[str, str] | None" = None,
+                 env: str | None = None, revision: str = ""):
+        self.resource, self.namespace, self.service_account, self.path, self.line = resource, namespace, service_account, path, line
+        labels = _as_labels(labels)
+        self._label_values = labels._values
+        self._profile = _shared_profile((kind, spire, spire_reason, confidence, templates,
+                                         {} if annotations is None else annotations, env, revision, labels._layout))
+
+    @property
+    def labels(self) -> "Labels":
+        """The pod's labels (a Labels: read-only, equal to the dict)."""
+        return Labels._of(self._profile[_LABEL_LAYOUT], self._label_values)
+
+    @labels.setter
+    def labels(self, value: Mapping[str, str]) -> None:
+        labels = _as_labels(value)
+        self._label_values = labels._values
+        self._set_profile(_LABEL_LAYOUT, labels._layout)
+
+    def _set_profile(self, i: int, value: Any) -> None:
+        profile = list(self._profile)
+        profile[i] = value
+        self._profile = _shared_profile(tuple(profile))
+
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in _PROXY_FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if type(other) is Proxy else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass
+
+    def __repr__(self) -> str:
+        return "Proxy(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in _PROXY_FIELDS) + ")"
+
+    def __reduce__(self):
+        """Pickled as its fields (--jobs): unpickling shares the profile with this process's equal one."""
+        return (Proxy, self._fields())
+
+
+def _profile_field(i: int, name: str) -> property:
+    def get(self: Proxy) -> Any:
+        return self._profile[i]
+
+    def set(self: Proxy, value: Any) -> None:
+        self._set_profile(i, value)
+
+    return property(get, set, doc=f"The proxy's {name} (kept in its shared profile).")
+
+
+for _i, _name in enumerate(_PROFILE_FIELDS):
+    setattr(Proxy, _name, _profile_field(_i, _name))
+del _i, _name
+
+
+def _as_labels(value: Mapping[str, str]) -> "Labels":
+    return value if type(value) is Labels else Labels(value.items() if isinstance(value, Mapping) else ())
+
+
+def _shared_profile(profile: tuple) -> tuple:
+    """The equal profile made before, or this one: the proxies of one template share it.  Found by the
+    hash of its content (annotations by their items, the label layout by identity: layouts are shared)
+    and compared on a hit, so a profile no other proxy has costs the table one small entry, not a key
+    of its own (workloads whose annotations differ, a checksum per Deployment, share nothing).  A
+    profile whose annotations cannot be hashed is not shared."""
+    try:
+        key = hash((profile[:5], tuple(profile[5].items()), profile[6:_LABEL_LAYOUT], id(profile[_LABEL_LAYOUT])))
+    except TypeError:
+        return profile
+    shared = _PROFILES.get(key)
+    if shared is not None and shared[:_LABEL_LAYOUT] == profile[:_LABEL_LAYOUT] and shared[_LABEL_LAYOUT] is profile[_LABEL_LAYOUT]:
+        return shared
+    if shared is None and len(_PROFILES) < 4096:
+        _PROFILES[key] = profile  # holds the layout, so its id is not reused while the entry lives
+    return profile
+
+
+class Details(_SlotMapping):
+    """A finding's `details` (what remedies and SARIF read: document index, key paths, TLS mode …),
+    stored compactly: read-only, and equal to the dict it replaces.
+
+    Why: the SPIRE rules' findings grow with the repository (one per DestinationRule TLS block a SPIRE
+    proxy cannot use), and the end of a large `--jobs` scan holds them all; as a dict of five or six keys
+    their details were 184-272 bytes each.  The keys live once in a shared layout and each finding keeps
+    a tuple of values (~130 bytes; bench/RESULTS.md "Memory", fourth round).  To add a key, replace the
+    mapping (helmtemplate.mark_findings).
+    """
+
+    __slots__ = ()
+    _LAYOUTS: dict[tuple, dict] = {}
+
+    def __init__(self, **items: Any):
+        self._layout = self._layout_of(tuple(items))
+        self._values = tuple(items.values())
+
+    def __repr__(self) -> str:
+        return f"Details({dict(self.items())!r})"
+
+    def __reduce__(self):
+        return (_details, (tuple(self.items()),))
+
+
+def _details(items: tuple) -> Details:
+    """Unpickling a Details."""
+    return Details(**dict(items))
 
 
 class LineIndex(_SlotMapping):
@@ -281,37 +401,43 @@ class Finding:
     message: str
     sds_resource: str | None = None
     confidence: str = "high"
-    assumptions: list[str] = field(default_factory=list)
+    #: what the finding assumed; () when nothing (one shared empty tuple, not a list per finding:
+    #: findings grow with the repository).  Replaced, never appended to (rules.run)
+    assumptions: Sequence[str] = ()
     env: str | None = None
     column: int = 1
     proxies: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)  # what remedies need (doc index, key path …)
+    details: Mapping[str, Any] = field(default_factory=dict)  # what remedies need (doc index, key path …); a dict or a Details
     suppressed: str | None = None  # how it was suppressed: "inline", "annotation", "baseline", "config"
     suppression_reason: str = ""
-    candidates: list[str] = field(default_factory=list)  # environments an ambiguously attributed file may belong to
+    candidates: Sequence[str] = ()  # environments an ambiguously attributed file may belong to (() as assumptions)
 
     @property
     def key(self) -> tuple:
         return (self.path, self.line, self.rule, self.resource)
 
 
-class Deferred:
+class Deferred(tuple):
     """A finding's message made each time it is read, from a function and the facts it names.
 
     Why: the SPIRE rules' messages (~900 bytes: ten proxy names, the SDS names, the Envoy log line)
     were the largest part of a finding, and a repository's findings grow with it; the facts they are
     made of are kept anyway (the proxy list is the finding's own) or are shared strings, so keeping
-    those instead costs ~140 bytes (bench/RESULTS.md "Memory", third round).  `make` must be pure:
-    the same arguments give the same text every time.
+    those instead costs ~100 bytes (bench/RESULTS.md "Memory", third and fourth rounds).  One tuple,
+    the function then its arguments (an object holding the two was ~40 bytes more).  `make` must be
+    pure: the same arguments give the same text every time.
     """
 
-    __slots__ = ("_make", "_args")
+    __slots__ = ()
 
-    def __init__(self, make: Callable[..., str], *args: Any):
-        self._make, self._args = make, args
+    def __new__(cls, make: Callable[..., str], *args: Any) -> "Deferred":
+        return tuple.__new__(cls, (make, *args))
 
     def __str__(self) -> str:
-        return self._make(*self._args)
+        return self[0](*self[1:])
+
+    def __reduce__(self):
+        return (Deferred, tuple(self))
 
 
 #: the slot that stores Finding.message: a str, or a Deferred the property below renders on every read

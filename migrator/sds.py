@@ -327,6 +327,7 @@ def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, BlockHits
     import heapq
     from itertools import islice
 
+    lows: dict[int, tuple[list, list[str]]] = {}
     for dr in view.of_kind("DestinationRule"):
         chunks = [(kind, chunk) for kind, chunk in view.visible_chunks(dr, spire_only=True) if chunk]
         if not chunks:
@@ -342,8 +343,21 @@ def failing_blocks(view: MeshView, wanted) -> Iterator[tuple[TlsBlock, BlockHits
                 hits.names = sorted(set(hits.names) | {n.name for n in bad})
                 hits.log = hits.log or bad[0].log or ""
                 if len(hits.low) < 3:
-                    hits.low += [p.spire_reason for p in chunk if p.confidence == "low"][:3 - len(hits.low)]
+                    hits.low += _low_reasons(chunk, lows)[:3 - len(hits.low)]
             if failing:
                 limit = None if view.all_proxies else LISTED_PROXIES
                 hits.proxies = [p.resource for p in islice(heapq.merge(*failing, key=lambda p: p.resource), limit)]
                 yield block, hits
+
+
+def _low_reasons(chunk: list[Proxy], memo: dict[int, tuple[list, list[str]]]) -> list[str]:
+    """The SPIRE reasons of a group's first three low-confidence proxies.  A large group is walked once
+    per rule and view, not once per DestinationRule that sees it (every DestinationRule without
+    exportTo sees the same groups: walking them each time was rules × proxies); `memo` keeps the group
+    it answered for, so an id is not reused while it is there."""
+    if len(chunk) <= 32:
+        return [p.spire_reason for p in chunk if p.confidence == "low"][:3]
+    hit = memo.get(id(chunk))
+    if hit is None or hit[0] is not chunk:
+        hit = memo[id(chunk)] = (chunk, [p.spire_reason for p in chunk if p.confidence == "low"][:3])
+    return hit[1]

@@ -128,7 +128,9 @@ class PathMap(Mapping):
     #: search of the joined names is fast enough, and a dict per folder would undo the memory saving)
     _INDEXED = 4096
 
-    def __init__(self, items: "dict[str, Any]"):
+    def __init__(self, items: "dict[str, Any]", names_of: "dict[str, str] | None" = None):
+        """`names_of`: joined names met before (by another PathMap of the same files), reused when equal:
+        the topology's two maps then hold every file's name once (bench/RESULTS.md "Memory", fourth round)."""
         runs: list[list] = []  # [folder or None, NUL-joined names, count, value, values or None, index or None]
         names: list[str] = []
         values: list[Any] = []
@@ -136,11 +138,11 @@ class PathMap(Mapping):
             cut = path.rfind("/")
             folder = path[:cut] if cut >= 0 else None
             if not runs or runs[-1][0] != folder:  # None (the root) differs from every folder string
-                self._close(runs, names, values)
+                self._close(runs, names, values, names_of)
                 runs.append([folder, "", 0, None, None, None])
             names.append(path[cut + 1:])
             values.append(value)
-        self._close(runs, names, values)
+        self._close(runs, names, values, names_of)
         self._runs = runs
         self._by_dir: dict[str | None, list[list]] = {}
         for run in runs:
@@ -149,10 +151,11 @@ class PathMap(Mapping):
         self._len = len(items)
 
     @staticmethod
-    def _close(runs: list[list], names: list[str], values: list[Any]) -> None:
+    def _close(runs: list[list], names: list[str], values: list[Any], names_of: "dict[str, str] | None") -> None:
         if runs and names:
             run = runs[-1]
-            run[1], run[2] = "\0".join(names), len(names)
+            joined = "\0".join(names)
+            run[1], run[2] = joined if names_of is None else names_of.setdefault(joined, joined), len(names)
             first = values[0]
             if all(v is first for v in values):
                 run[3] = first
@@ -282,7 +285,8 @@ def build(inv: Inventory, all_paths: Iterable[str]) -> Topology:
         envs = [None]
     final = _final(attribution)
     planes = _control_planes(inv, final, envs, ambiguous)
-    return Topology(envs, PathMap(final), PathMap(how), ambiguous, planes, wired)
+    names_of: dict[str, str] = {}  # both maps name the same files: each folder's names once
+    return Topology(envs, PathMap(final, names_of), PathMap(how, names_of), ambiguous, planes, wired)
 
 
 def _final(attribution: dict[str, set]) -> dict[str, tuple[str | None, ...]]:

@@ -248,8 +248,10 @@ def test_topology_keeps_no_string_per_file(tmp_path):
     topo = result.topology
     assert len(topo.attribution) == 16 and topo.attribution.get("apps/team-1/svc-3.yaml") is not None
     names = [x for x in gc_referents_deep(topo.attribution) if isinstance(x, str) and x.endswith(".yaml")]
-    assert len(names) == 4, names  # one joined string per folder (3 teams, istio/), not 16 paths
-    assert sorted(n.count("\0") for n in names) == [0, 4, 4, 4]
+    # one joined string per folder listing, not 16 paths; the three teams' folders list the same names
+    assert sorted(names) == ["svc-0.yaml\0svc-1.yaml\0svc-2.yaml\0svc-3.yaml\0svc-4.yaml", "values.yaml"], names
+    how_names = [x for x in gc_referents_deep(topo.how) if isinstance(x, str) and x.endswith(".yaml")]
+    assert how_names and {id(x) for x in how_names} <= {id(x) for x in names}  # `how` names the same files, same strings
 
 
 def gc_referents_deep(root):
@@ -291,6 +293,9 @@ def test_a_deferred_message_reads_as_its_text_everywhere():
     assert "message='trafficPolicy.tls breaks 2 proxies'" in repr(f)
     f.message = "plain"
     assert f.message == "plain"
+    kept = Deferred("{} breaks {} proxies".format, "trafficPolicy.tls", 2)  # one tuple: the function, then its arguments
+    assert str(kept) == "trafficPolicy.tls breaks 2 proxies" and len(kept) == 3
+    assert str(pickle.loads(pickle.dumps(kept))) == str(kept)
 
 
 def test_the_streamed_json_report_is_the_json_of_the_whole_report():
@@ -337,3 +342,152 @@ def test_the_shared_empty_inventory_of_skipped_files_stays_empty():
     result = scan_mod.scan([str(FIXTURES)], ScanOptions())
     assert result.files_parsed < result.files_read  # some files were skipped: they got the shared one
     assert result.inventory.proxies and scan_mod._EMPTY == Inventory()
+
+
+def test_finding_details_read_like_the_dict_they_replace():
+    """model.Details: equal to the dict it replaces, same order and lookups, read-only, one layout per
+    key sequence, and a pickled copy comes back equal."""
+    import pytest
+
+    from migrator.model import Details
+
+    a = Details(doc=0, base_path=(), tls_path=("spec", "trafficPolicy", "tls"), mode="SIMPLE", proxy_count=3)
+    b = Details(doc=2, base_path=("items", 1), tls_path=("spec", "trafficPolicy", "tls"), mode="MUTUAL", proxy_count=12)
+    assert a == {"doc": 0, "base_path": (), "tls_path": ("spec", "trafficPolicy", "tls"), "mode": "SIMPLE", "proxy_count": 3}
+    assert list(a) == ["doc", "base_path", "tls_path", "mode", "proxy_count"] and a != b and a._layout is b._layout
+    assert a["mode"] == "SIMPLE" and a.get("server") is None and a.get("proxy_count", 0) == 3 and "template" not in a
+    with pytest.raises(TypeError):
+        a["template"] = {}  # noqa: the point: it cannot be changed in place
+    assert {**a, "template": {"chart": "x"}}["template"] == {"chart": "x"}
+    assert pickle.loads(pickle.dumps(b)) == b
+
+
+def test_spire_findings_keep_compact_details_and_no_empty_lists():
+    """The findings that grow with a repository (MM101/MM102) keep a Details and one shared empty tuple
+    for no assumptions and no candidates; a finding that has them keeps them."""
+    from migrator.model import Details
+
+    from migrator.report import sarif
+
+    result = _scan(FIXTURES / "ca-file-spire-1.23")
+    findings = result.findings
+    spire = [f for f in findings if f.rule in ("MM101", "MM102")]
+    assert spire and all(type(f.details) is Details and f.assumptions == () and f.candidates == () for f in spire)
+    assert not any("assumptions" in r["properties"] for r in sarif.sarif_log(result)["runs"][0]["results"])  # none: left out, as []
+    assert _scan(FIXTURES / "ca-file-spire-1.23", jobs=2).findings == findings
+    templated = [f for f in _scan(FIXTURES / "app-chart-dr-template").findings if f.rule == "MM101"]
+    assert templated and all("template" in f.details and f.details["tls_path"] for f in templated)  # replaced, keys kept
+    assumed = _scan(FIXTURES / "kubectl-dump").findings  # (an ambiguous file's candidates: test_topology.py)
+    assert assumed and all(f.assumptions and "Istio version unknown" in f.assumptions[-1] for f in assumed)
+
+
+def test_views_group_proxies_only_as_asked():
+    """A view's proxy index makes the all-proxy grouping only when a rule asks for it (the SPIRE rules
+    ask for the SPIRE proxies'), and the groups hold every proxy they should."""
+    result = _scan(FIXTURES / "spire-istio-1.22")
+    view = result.views[0]
+    idx = view._proxy_index()
+    assert "spire" in vars(idx) and "every" not in vars(idx)
+    dr = view.of_kind("DestinationRule")[0]
+    seen = {p.resource for _, chunk in view.visible_chunks(dr) for p in chunk}
+    assert "every" in vars(idx) and seen and {p.resource for p in view.proxies if p.spire} <= seen | {
+        p.resource for p in view.proxies if p.namespace != dr.namespace}
+
+
+def test_proxies_share_a_profile_and_read_like_the_dataclass():
+    """model.Proxy: every field reads and writes as an attribute; what proxies have in common (kind, SPIRE
+    reason, templates, annotations, label keys …) is one shared profile; setting a field shares the new
+    profile without touching the others'; equality, repr and pickling go by the fields."""
+    from migrator.model import Labels, Proxy
+
+    a = Proxy("Deployment/shop/cart", "sidecar", "shop", {"app": "cart", "version": "v1"}, "cart", True, "spire template",
+              "apps/shop/cart.yaml", 12, "high", ("sidecar", "spire"), {"inject.istio.io/templates": "sidecar,spire"})
+    b = Proxy("Deployment/shop/pay", "sidecar", "shop", Labels([("app", "pay"), ("version", "v2")]), "pay", True, "spire template",
+              "apps/shop/pay.yaml", 9, "high", ("sidecar", "spire"), {"inject.istio.io/templates": "sidecar,spire"})
+    assert a._profile is b._profile and a.labels == {"app": "cart", "version": "v1"} and type(a.labels) is Labels
+    assert (a.kind, a.spire, a.templates, a.annotations, a.env, a.revision, a.line) == (
+        "sidecar", True, ("sidecar", "spire"), {"inject.istio.io/templates": "sidecar,spire"}, None, "", 12)
+    b.spire, b.confidence, b.spire_reason = False, "high", ""
+    assert (b.spire, b.spire_reason, a.spire, a.spire_reason) == (False, "", True, "spire template") and a._profile is not b._profile
+    b.labels = {"app": "pay", "tier": "backend"}
+    assert b.labels == {"app": "pay", "tier": "backend"} and a.labels["version"] == "v1"
+    back = pickle.loads(pickle.dumps(a))
+    assert back == a and back._profile is a._profile and back != b
+    assert repr(a).startswith("Proxy(resource='Deployment/shop/cart', kind='sidecar', namespace='shop', labels={'app': 'cart'")
+    assert Proxy("Deployment/x/y", "gateway", "x", {}, "y", False, "", "y.yaml", 1).annotations == {}
+
+
+def test_collected_proxies_share_profiles(tmp_path):
+    """Proxies of one template share their profile, in a serial scan and with --jobs (a worker's proxy
+    takes this process's equal profile on arrival)."""
+    for i in range(70):  # --jobs runs in parallel from 64 files
+        (tmp_path / f"svc-{i:02}.yaml").write_text(
+            f"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: svc-{i:02}\n  namespace: shop\nspec:\n  template:\n"
+            f"    metadata:\n      labels:\n        app: svc-{i:02}\n      annotations:\n        inject.istio.io/templates: sidecar,spire\n"
+            f"    spec:\n      containers:\n        - name: app\n          image: shop/svc:1.0\n")
+    serial = _scan(tmp_path).inventory.proxies
+    parallel = _scan(tmp_path, jobs=2).inventory.proxies
+    assert len(serial) == 70 and parallel == serial and [p.labels["app"] for p in serial[:2]] == ["svc-00", "svc-01"]
+    for proxies in (serial, parallel):
+        assert len({id(p._profile) for p in proxies}) == 1
+
+
+def test_kept_resources_own_mappings_are_equal_key_sharing_dicts():
+    """A kept resource's own mappings (the document, metadata, spec) are plain dicts equal to what was
+    parsed, in the same order, whichever way they were made; the shared subtrees below stay shared."""
+    import sys as _sys
+
+    from migrator.inventory import _key_sharing
+
+    resources = _scan(FIXTURES / "ca-file-spire-1.23").inventory.resources
+    drs = [r for r in resources if r.kind == "DestinationRule"]
+    assert drs and all(type(r.data) is dict and type(r.data["metadata"]) is dict and type(r.data["spec"]) is dict for r in drs)
+    for r in drs:
+        parsed = yaml.safe_load_all(open(FIXTURES / "ca-file-spire-1.23" / r.path).read())
+        assert [r.data] == [d for d in parsed if isinstance(d, dict) and d.get("metadata", {}).get("name") == r.name
+                            and d.get("kind") == r.kind][:1]
+        assert list(r.data) == list(r.data.keys()) and r.data.get("kind") == "DestinationRule"
+    assert _scan(FIXTURES / "ca-file-spire-1.23", jobs=2).inventory.resources == resources
+    from migrator.inventory import _KEY_TABLE_AFTER
+
+    plain = {"memtest-name": "reviews", "memtest-namespace": "bookinfo", "memtest-labels": {"app": "reviews"}}
+    early = [_key_sharing(dict(plain)) for _ in range(_KEY_TABLE_AFTER - 1)]  # a rare key sequence: no class for it
+    assert all(m == plain and type(m) is dict for m in early)
+    made = [_key_sharing(dict(plain)) for _ in range(3)]
+    assert all(m == plain and list(m) == list(plain) and type(m) is dict for m in made)
+    if _sys.implementation.name == "cpython":  # the point: smaller than the dicts it replaces (allocation sizes, not time)
+        import tracemalloc
+
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            shared = [_key_sharing(dict(plain)) for _ in range(200)]
+            middle = tracemalloc.get_traced_memory()[0]
+            copies = [dict(plain) for _ in range(200)]
+            after = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert middle - before < 0.8 * (after - middle) and shared == copies
+    odd = {1: "a", "b": 2}
+    assert _key_sharing(odd) is odd  # a key that is not a string: left as it is
+    made[0]["extra"] = 1  # still an ordinary dict if something did change it
+    assert made[0]["extra"] == 1 and "extra" not in made[1]
+
+
+def test_low_confidence_reasons_of_a_large_group_are_the_first_three():
+    """sds._low_reasons: the same answer as walking the group, for small and large groups, and a large
+    group is walked once however many DestinationRules see it."""
+    from migrator.model import Proxy
+    from migrator.sds import _low_reasons
+
+    def group(n, low):
+        return [Proxy(f"Deployment/ns/p{i}", "sidecar", "ns", {"app": f"p{i}"}, "sa", True, f"reason {i}", "p.yaml", i,
+                      "low" if i in low else "high") for i in range(n)]
+
+    memo: dict = {}
+    small, large = group(5, {1, 3}), group(40, {5, 20, 30, 35})
+    assert _low_reasons(small, memo) == ["reason 1", "reason 3"] and not memo
+    assert _low_reasons(large, memo) == ["reason 5", "reason 20", "reason 30"] and len(memo) == 1
+    large[5].confidence = "high"  # the memo answers for the group it walked (groups are fixed within a rule's run)
+    assert _low_reasons(large, memo) == ["reason 5", "reason 20", "reason 30"]
+    assert _low_reasons(group(40, set()), {}) == []

@@ -137,18 +137,20 @@ def render(result: ScanResult) -> str:
 
 
 def render_parts(result: ScanResult) -> Iterator[str]:
-    """The report of render(), in consecutive parts of ~8,000 encoder fragments each.
+    """The report of render(), in consecutive parts of ~1,000 encoder fragments each.
 
     json.dumps with an indent runs the pure-Python encoder and joins one list holding every
     fragment (about ten times the output's size in memory: the peak of a large scan); here the
     fragments are joined in batches.  `scan --format json` writes the parts to stdout as they come,
     so the report is never in memory whole, nor a second time as encoded bytes: at 20,000 files
-    that was the last ~8 MB of the peak (bench/RESULTS.md "Memory").
+    that was the last ~8 MB of the peak (bench/RESULTS.md "Memory").  A batch of 8,000 fragments
+    (their strings, the joined part and its encoding) still added ~0.3 MB on top of a large scan's
+    end; 1,000 add ~0.1 MB, for a few hundred more writes (bench/RESULTS.md "Memory", fourth round).
     """
     batch: list[str] = []
     for chunk in json.JSONEncoder(indent=2, sort_keys=False).iterencode(report_dict(result, stream=True)):
         batch.append(chunk)
-        if len(batch) >= 8192:
+        if len(batch) >= 1024:
             yield "".join(batch)
             batch.clear()
     batch.append("\n")

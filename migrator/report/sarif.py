@@ -155,7 +155,7 @@ def sarif_result(f: Finding, index: dict[str, int], fingerprint: str, column: in
         "partialFingerprints": {FINGERPRINT_KEY: fingerprint},
         "properties": _drop_empty({"severity": f.severity, "confidence": f.confidence, "resource": f.resource,
                                    "sdsResource": f.sds_resource, "environment": f.env, "proxies": f.proxies,
-                                   "assumptions": f.assumptions}),
+                                   "assumptions": list(f.assumptions)}),  # none is a shared (), which _drop_empty would keep
     }
     if f.rule in index:
         out["ruleIndex"] = index[f.rule]

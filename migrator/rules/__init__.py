@@ -99,15 +99,15 @@ def run(views, rules: list[Rule], severity_overrides: dict[str, str] | None = No
                 key = f.key
                 if key not in merged:
                     merged[key] = f
-                    envs[key] = []
-                if view.env:
-                    envs[key].append(view.env)
+                if view.env:  # a list only where there is an environment to name (findings grow with the repo)
+                    envs.setdefault(key, []).append(view.env)
     out = []
     topo = next((v.topology for v in views if v.topology is not None), None)
-    proxy_paths = {p.resource: p.path for v in views for p in v.proxies}
+    unsure = topo is not None and bool(topo.ambiguous)  # else no finding is marked, and no proxy's path is needed
+    proxy_paths = {p.resource: p.path for v in views for p in v.proxies} if unsure else {}
     for key, f in merged.items():
-        f.env = ",".join(sorted(set(envs[key]))) or None
-        if topo is not None:
+        f.env = ",".join(sorted(set(envs.get(key, ())))) or None
+        if unsure:
             _mark_ambiguous(f, topo, proxy_paths)
         out.append(f)
     out.sort(key=lambda f: (f.path, f.line, f.rule, f.resource))
@@ -122,5 +122,5 @@ def _mark_ambiguous(f: Finding, topo, proxy_paths: dict[str, str]) -> None:
         return
     f.candidates = sorted({c for p in unsure for c in topo.candidates(p)})
     f.confidence = "low"
-    f.assumptions.append(f"{unsure[0]} is not deployed by anything the repo wires up; {topo.how.get(unsure[0], '')}: "
-                         f"evaluated at each of {', '.join(f.candidates)}")
+    f.assumptions = [*f.assumptions, f"{unsure[0]} is not deployed by anything the repo wires up; {topo.how.get(unsure[0], '')}: "
+                                     f"evaluated at each of {', '.join(f.candidates)}"]  # a new list: an empty one is a shared ()

@@ -17,4 +17,4 @@ def make(meta, view: MeshView, *, path: str, line: int, resource: str, message: 
     if low:
         confidence = "low"
     return Finding(rule=meta.id, severity=severity or meta.severity, path=path, line=line, resource=resource,
-                   message=message, confidence=confidence, assumptions=assumptions, **kw)
+                   message=message, confidence=confidence, assumptions=assumptions or (), **kw)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from migrator.model import Deferred
+from migrator.model import Deferred, Details  # Details: these findings grow with the repository
 from migrator.rules.base import make
 from migrator.sds import FILE_ROOT_SYSTEM, described, failing_blocks
 
@@ -21,8 +21,8 @@ def check(view, meta):
                    message=Deferred(_message, sys.intern(block.where), mode, sys.intern(str(view.istio or '1.21-1.25 (assumed)')),
                                     hits.proxies, hits.count, sys.intern(hits.log)),
                    sds_resource=FILE_ROOT_SYSTEM, proxies=hits.proxies,
-                   details={"doc": dr.doc_index, "base_path": dr.base_path, "tls_path": block.path, "mode": mode,
-                            "host": (dr.data.get("spec") or {}).get("host"), "proxy_count": hits.count})
+                   details=Details(doc=dr.doc_index, base_path=dr.base_path, tls_path=block.path, mode=mode,
+                                    host=(dr.data.get("spec") or {}).get("host"), proxy_count=hits.count))
 
 
 def _message(where: str, mode: str, istio: str, proxies: list[str], count: int, log: str) -> str:
