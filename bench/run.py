@@ -189,7 +189,9 @@ def _tree(spec: str) -> tuple[str, Path]:
 def mm_argv(src: str | None) -> list[str]:
     """How to start mesh-migrator: the installed script, or `python -m migrator` from another checkout."""
     if src:  # not `-m migrator`: that puts the current directory (maybe this checkout) first on sys.path
-        code = f"import sys; sys.path.insert(0, {str(Path(src).resolve())!r}); from migrator.cli import main; sys.exit(main())"
+        # the console script's own entry (cli.run: exits without freeing the heap) where that checkout has it
+        code = (f"import sys; sys.path.insert(0, {str(Path(src).resolve())!r}); from migrator import cli; "
+                "cli.run() if hasattr(cli, 'run') else sys.exit(cli.main())")
         return [sys.executable, "-c", code]
     mm = tool("mesh-migrator")
     if mm is None:
