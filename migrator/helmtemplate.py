@@ -1289,7 +1289,8 @@ def start_release_search(root: str) -> None:
 
     Why: the search waited for was 0.03 s of a scan of istio/istio (a ninth), spent on the first chart
     template, while the second core idled.  Called after discovery when the repository has chart
-    templates; what nobody takes is stopped by stop_release_searches.
+    templates; what nobody takes is stopped by stop_release_searches.  `--jobs` workers inherit the
+    Popen but never use it: chart templates are the parent's alone (scan._parallel).
     """
     if root in _RELEASES_CACHE or root in _SEARCHES:
         return
@@ -1297,13 +1298,6 @@ def start_release_search(root: str) -> None:
         _SEARCHES[root] = _release_search(root)
     except OSError:  # no git: find_releases walks the tree when it is asked
         pass
-
-
-def finish_release_searches() -> None:
-    """Take every search started ahead (find_releases caches what it finds): before a fork, so that no
-    worker inherits a running `git grep` and its pipe."""
-    for root in list(_SEARCHES):
-        find_releases(root)
 
 
 def stop_release_searches() -> None:

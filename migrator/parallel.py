@@ -10,6 +10,8 @@ that a thread of the parent drains, and the parent keeps its own results without
 
 A worker that dies (killed, out of memory) loses only the indexes it had taken: the parent runs
 those itself afterwards, so every index is done exactly once or the error surfaces in the parent.
+Indexes the caller marks `parent_only` are handed back by a worker undone, and the parent does them
+when they arrive (work that needs what only the parent has, such as a search still running).
 """
 
 from __future__ import annotations
@@ -24,10 +26,16 @@ from typing import Any, Callable, Iterator
 FIRST_BATCH, BATCH = 1, 8
 
 
-def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tuple[int, Any]]:
+class _ParentOnly:
+    """What a worker sends back for an index it may not do (map_shared's `parent_only`)."""
+
+
+def map_shared(count: int, work: Callable[[int], Any], jobs: int,
+               parent_only: Callable[[int], bool] | None = None) -> Iterator[tuple[int, Any]]:
     """(i, work(i)) for every i in range(count), in completion order, computed by `jobs` processes.
 
     `work` runs in forked workers as it is (no pickling of the function); its results must pickle.
+    `parent_only(i)`: true for an index only this process may do (asked in the workers only).
     """
     if jobs <= 1 or count == 0 or not hasattr(os, "fork"):
         for i in range(count):
@@ -49,7 +57,7 @@ def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tu
     try:
         for _ in range(jobs - 1):  # every fork before any thread starts
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_worker, args=(take, work, send), daemon=True)
+            proc = ctx.Process(target=_worker, args=(take, work, send, parent_only), daemon=True)
             proc.start()
             send.close()  # the worker holds the only write end: its exit ends the reader's loop
             workers.append(proc)
@@ -66,10 +74,10 @@ def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tu
             for i in batch:
                 done[i] = 1
                 yield i, work(i)
-            yield from _flush(received, done)
+            yield from _flush(received, done, work)
         for reader in readers:
             reader.join()
-        yield from _flush(received, done)
+        yield from _flush(received, done, work)
         for i in range(count):  # taken by a worker that died before sending them
             if not done[i]:
                 done[i] = 1
@@ -81,15 +89,16 @@ def map_shared(count: int, work: Callable[[int], Any], jobs: int) -> Iterator[tu
             proc.join()
 
 
-def _flush(received: list, done: bytearray) -> Iterator[tuple[int, Any]]:
-    """The results the reader threads have collected so far (list.pop is atomic under the GIL)."""
+def _flush(received: list, done: bytearray, work: Callable[[int], Any]) -> Iterator[tuple[int, Any]]:
+    """The results the reader threads have collected so far (list.pop is atomic under the GIL); an
+    index a worker handed back (parent_only) is done here, now."""
     while received:
         i, value = received.pop()
         done[i] = 1
-        yield i, value
+        yield i, (work(i) if type(value) is _ParentOnly else value)
 
 
-def _worker(take: Callable[[], range], work: Callable[[int], Any], send) -> None:
+def _worker(take: Callable[[], range], work: Callable[[int], Any], send, parent_only: Callable[[int], bool] | None = None) -> None:
     """A forked worker: take batches until none is left, send each batch's results when it is done.
 
     One message a batch, not one a result: most files of a large repository are skipped in
@@ -100,7 +109,7 @@ def _worker(take: Callable[[], range], work: Callable[[int], Any], send) -> None
             batch = take()
             if not batch:
                 break
-            send.send([(i, work(i)) for i in batch])
+            send.send([(i, _ParentOnly() if parent_only is not None and parent_only(i) else work(i)) for i in batch])
     finally:
         send.close()
         os._exit(0)  # no atexit handlers or inherited buffers of the parent flushed twice

@@ -7,6 +7,8 @@ contract (line N out = line N in, masks, provenance), skipping rules, and `fix` 
 
 from __future__ import annotations
 
+import os
+
 import shutil
 from pathlib import Path
 
@@ -481,20 +483,43 @@ def test_a_release_search_nobody_takes_is_stopped_when_the_scan_ends(tmp_path, m
     assert helmtemplate._SEARCHES == {}
 
 
-def test_no_release_search_crosses_a_fork(tmp_path):
-    """--jobs forks after _warm_chart_releases: a search started for chart templates that were held back
-    (samples, vendored trees) must be finished by then, or every worker would inherit the running
-    `git grep` and its pipe."""
+def test_with_jobs_the_parent_renders_every_template_and_runs_the_one_release_search(tmp_path, monkeypatch):
+    """--jobs 2: chart templates are the parent's (it holds the search started after discovery, which
+    runs while both processes read); no worker runs a search of its own, and the Application's release
+    still renders the chart, as in a serial scan."""
     import subprocess
 
-    from migrator import helmtemplate, scan as scan_mod
-    from migrator.discover import discover
+    from migrator import helmtemplate
+    from migrator.model import ScanOptions
+    from migrator.scan import scan
 
     repo = _copy(tmp_path / "git")
+    for n in range(70):  # enough files for the worker pool (scan._outcomes: 64)
+        (repo / "apps" / f"svc-{n:02d}.yaml").write_text(f"apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{n}\n"
+                                                         f"  labels:\n    istio.io/rev: default\n")
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
-    _, candidates, _ = discover([str(repo)])
-    helmtemplate.set_rendering(False)
-    helmtemplate.start_release_search(str(repo))
-    assert str(repo) in helmtemplate._SEARCHES
-    scan_mod._warm_chart_releases([c for c in candidates if "/templates/" not in f"/{c.relpath}"])  # live files: no template
-    assert helmtemplate._SEARCHES == {} and list(helmtemplate._RELEASES_CACHE[str(repo)]) == ["charts/ledger"]
+    log = tmp_path / "searches.log"
+    real_search = helmtemplate._release_search
+
+    def logged(root):
+        with open(log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real_search(root)
+
+    rendered = tmp_path / "rendered.log"
+    real_scan_template = helmtemplate.scan_template
+
+    def logged_template(path, *args):
+        with open(rendered, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real_scan_template(path, *args)
+
+    monkeypatch.setattr(helmtemplate, "_release_search", logged)
+    monkeypatch.setattr(helmtemplate, "scan_template", logged_template)
+    parallel = scan([str(repo)], ScanOptions(jobs=2))
+    assert log.read_text().split() == [str(os.getpid())]  # one search, by the parent
+    assert set(rendered.read_text().split()) == {str(os.getpid())}  # every template rendered by the parent
+    dr = next(r for r in parallel.inventory.resources if r.path == "charts/ledger/templates/destinationrule.yaml")
+    assert dr.name == "ledger-settlements"
+    serial = scan([str(repo)], ScanOptions(jobs=1))
+    assert [(f.rule, f.path, f.line) for f in parallel.findings] == [(f.rule, f.path, f.line) for f in serial.findings]

@@ -96,3 +96,19 @@ def test_ctrl_c_during_a_parallel_scan_exits_130_and_leaves_no_worker(tmp_path):
         assert "interrupted" in err
     time.sleep(0.2)
     assert alive() == []
+
+
+def test_parent_only_indexes_are_done_by_the_parent_once_each():
+    """A worker hands back an index marked parent_only undone, and the parent does it when it arrives
+    (chart templates: the parent holds the release search)."""
+    import time
+
+    def slow(i: int) -> int:
+        time.sleep(0.001)
+        return os.getpid()
+
+    out = list(map_shared(120, slow, 2, parent_only=lambda i: i % 3 == 0))
+    assert sorted(i for i, _ in out) == list(range(120))  # every index once
+    by_pid = {i: pid for i, pid in out}
+    assert all(by_pid[i] == os.getpid() for i in range(0, 120, 3))
+    assert any(pid != os.getpid() for pid in by_pid.values())  # the worker did the others' share
