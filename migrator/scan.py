@@ -262,20 +262,18 @@ def _work_order(candidates: list[Candidate]):
     """
     from array import array
 
-    large = []
+    large, templates, rest = [], array("q"), array("q")
     for i, cand in enumerate(candidates):
         try:
             size = os.stat(cand.abspath_text).st_size
         except OSError:
-            continue
+            size = 0
         if size >= _LARGE_FILE:
             large.append((-size, i))
+        else:
+            (templates if _is_template(cand.relpath) else rest).append(i)
     large.sort()
-    first = array("q", (i for _, i in large))
-    is_large = set(first)
-    templates = array("q", (i for i in range(len(candidates)) if i not in is_large and _is_template(candidates[i].relpath)))
-    early = is_large.union(templates)
-    return first + templates + array("q", (i for i in range(len(candidates)) if i not in early))
+    return array("q", (i for _, i in large)) + templates + rest
 
 
 def _merged(candidates: list, waiting: dict, i: int) -> FileOutcome:
@@ -288,21 +286,9 @@ def _merged(candidates: list, waiting: dict, i: int) -> FileOutcome:
     return FileOutcome(relpath, _EMPTY, [], outcome)
 
 
-
-
 def _is_template(relpath: str) -> bool:
     """Might this file be a chart template (process_text renders those with `{{`)?"""
     return "/templates/" in f"/{relpath}"
-
-
-def _chart_root(candidates: list[Candidate]) -> str | None:
-    """The root find_releases is asked about (as helmtemplate.scan_template derives it) when a
-    candidate is a chart template, else None."""
-    for cand in candidates:
-        if _is_template(cand.relpath):
-            text = cand.abspath_text
-            return text[: -len(cand.relpath) - 1] if text.endswith("/" + cand.relpath) else None
-    return None
 
 
 def _compact(outcome: FileOutcome) -> "tuple | bool":
@@ -335,9 +321,7 @@ def scan(paths: list[str], options: ScanOptions, *, progress_factory=None) -> Sc
 def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResult:
     inventory = Inventory()
     problems: list[Problem] = []
-    files_read = files_parsed = 0
     stdin_text = None
-    all_paths = _pack_paths([])  # every path the scan saw (_pack_paths)
     held: dict[str, tuple[Candidate, str]] = {}
     _set_rendering(options.render)
     if paths == [STDIN]:
@@ -346,7 +330,7 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         outcome = process_text("<stdin>", raw, options.max_file_bytes)
         root = Path.cwd()
         outcomes = [outcome]
-        all_paths = _pack_paths(["<stdin>"])
+        all_paths = _pack_paths(["<stdin>"])  # every path the scan saw (_pack_paths)
     else:
         root, candidates, discover_problems = discover(paths, options.excludes)
         problems.extend(discover_problems)
@@ -354,27 +338,18 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
         # candidate once read (topology unpacks them, and keeps them by folder: topology.PathMap)
         all_paths = _pack_paths(c.relpath for c in candidates)
         live, held = split_live(candidates, options.includes)
-        chart_root = _chart_root(candidates)
-        if chart_root is not None:  # chart templates may need the repository's releases: look for them meanwhile
-            _templates().start_release_search(chart_root)
+        if any(_is_template(c.relpath) for c in candidates):  # chart templates may need the releases: look meanwhile
+            _templates().start_release_search(os.fspath(root))  # the root scan_template asks about (helmtemplate._root_of)
         candidates = None  # `live` and `held` hold them now; the serial read frees each candidate once read
         progress = progress_factory(len(live)) if progress_factory else None
         outcomes = _outcomes(live, options, progress)
-    for outcome in outcomes:
-        files_read += 1
-        files_parsed += int(outcome.parsed)
-        if outcome.inventory is not _EMPTY:
-            inventory.merge(outcome.inventory)
-        problems.extend(outcome.problems)
+    files_read, files_parsed = _merge_outcomes(outcomes, inventory, problems)
     candidates = live = outcomes = None  # read and merged: the later stages need only the paths (packed in all_paths)
     topo = build_topology(inventory, _path_list(all_paths))
     revived = [held.pop(p)[0] for p in sorted(topo.wired_targets & held.keys())]
     if revived:  # something deploys a vendored/sample tree: it is live after all
-        for outcome in _outcomes(revived, options, None):
-            files_read += 1
-            files_parsed += int(outcome.parsed)
-            inventory.merge(outcome.inventory)
-            problems.extend(outcome.problems)
+        read, parsed = _merge_outcomes(_outcomes(revived, options, None), inventory, problems)
+        files_read, files_parsed = files_read + read, files_parsed + parsed
         topo = build_topology(inventory, _path_list(all_paths))
     problems.extend(Problem(rel, reason, kind="skipped") for rel, (_, reason) in sorted(held.items()))
     topo.forget(held)
@@ -386,6 +361,19 @@ def _scan(paths: list[str], options: ScanOptions, progress_factory) -> ScanResul
     apply_suppressions(findings, inventory)
     problems.sort(key=lambda p: (p.path, p.line or 0))
     return ScanResult(root, options, inventory, views, findings, problems, files_read, files_parsed, stdin_text, topology=topo)
+
+
+def _merge_outcomes(outcomes: Iterable[FileOutcome], inventory: Inventory, problems: list[Problem]) -> tuple[int, int]:
+    """Merge each file's facts and problems as it comes; (files read, files parsed).  A file that
+    contributed nothing (the shared _EMPTY) has nothing to merge."""
+    read = parsed = 0
+    for outcome in outcomes:
+        read += 1
+        parsed += outcome.parsed
+        if outcome.inventory is not _EMPTY:
+            inventory.merge(outcome.inventory)
+        problems.extend(outcome.problems)
+    return read, parsed
 
 
 def _pack_paths(paths: Iterable[str]) -> bytes:
