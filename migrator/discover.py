@@ -133,7 +133,7 @@ def discover(paths: list[str], excludes: tuple[str, ...] = ()) -> tuple[Path, li
 
 
 def _candidate(f: str, rel: str, root: Path, root_prefix: str | None, real_dirs: dict[str, str],
-               mode: int | None = None) -> tuple[tuple[str, str], Problem | None]:
+               mode: int | None) -> tuple[tuple[str, str], Problem | None]:
     """((real path, path reported), None) for a file to read, or (…, problem) for one not to.
 
     One lstat per file (`mode`: the one the git listing made already, or _NOT_LOOKED): a plain regular
