@@ -202,16 +202,16 @@ class Inventory:
         namespace, kind and label value that the collector had shared (see _share), and of the file's
         path, which the proxies and resources of `path` take again from this process."""
         for name, facts in zip(packed[1::2], packed[2::2]):
-            if name in ("resources", "proxies") and path is not None:
-                for fact in facts:
-                    if fact.path == path:
-                        fact.path = path
             if name == "resources":
                 for r in facts:
+                    if r.path == path:
+                        r.path = path
                     r.kind, r.api_version, r.namespace = _share(r.kind), _share(r.api_version), _share(r.namespace)
                     r.data = _share_kept(r.data, r.name)  # the name stays the worker's object: the pickle kept it one with the data's
             elif name == "proxies":
                 for p in facts:
+                    if p.path == path:
+                        p.path = path
                     name = p.resource.split("/", 2)[-1]  # Kind/namespace/name: neither a kind nor a namespace holds a "/"
                     own = p.service_account if p.service_account == name else name  # the pickle kept label and account one object
                     p.namespace, p.service_account = _share(p.namespace), _share(p.service_account, own)
@@ -872,7 +872,7 @@ class Collector:
 
     def _keep(self, doc: Document) -> None:
         lines: dict[tuple, int] = {}
-        _index_lines(doc, doc.node, (), lines, 0)
+        _index_lines(doc.node, (), lines, 0, doc.line_offset + 1)
         data = _share_kept(doc.data, doc.name)
         self.inv.resources.append(Resource(doc.kind, doc.api_version, doc.name, doc.namespace, data, self.path, doc.index,
                                            LineIndex.of(lines), self.env, base_path=doc.base_path))
@@ -1110,13 +1110,9 @@ def shared_path(path: tuple) -> tuple:
     return path
 
 
-def _index_lines(doc: Document, node: Any, path: tuple, out: dict, depth: int) -> None:
-    """Record the line of the keys (and sequence items) rules point at: apiVersion, metadata, TLS settings."""
-    _index_node(node, path, out, depth, doc.line_offset + 1)
-
-
-def _index_node(node: Any, path: tuple, out: dict, depth: int, offset: int) -> None:
-    """_index_lines below one node; `offset` turns a mark's 0-based line into the file's line number."""
+def _index_lines(node: Any, path: tuple, out: dict, depth: int, offset: int) -> None:
+    """Record the line of the keys (and sequence items) rules point at: apiVersion, metadata, TLS settings;
+    `offset` turns a mark's 0-based line into the file's line number (the document's line offset + 1)."""
     out.setdefault(path, node.start_mark.line + offset)
     if depth > 9:
         return
@@ -1133,11 +1129,11 @@ def _index_node(node: Any, path: tuple, out: dict, depth: int, offset: int) -> N
                 continue
             if depth >= 1 and path[0] == "metadata" and depth > 1:
                 continue
-            _index_node(v, path + (key,), out, depth + 1, offset)
+            _index_lines(v, path + (key,), out, depth + 1, offset)
     elif cls is yaml.SequenceNode:
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + offset
-            _index_node(v, path + (i,), out, depth + 1, offset)
+            _index_lines(v, path + (i,), out, depth + 1, offset)
 
 
 def _fill(template: str, params: dict[str, str]) -> str:
