@@ -308,19 +308,10 @@ class LineIndex(_SlotMapping):
     _NUMBERS: dict[tuple, array] = {}
 
     def __init__(self, paths: Iterable[tuple] = (), lines: Iterable[int] = ()):
-        keys = tuple(paths)
-        layout = self._layout_of(keys)
-        self._layout = layout
-        numbers = array("I", lines)  # 4 bytes a line (a file of over 4 billion lines is not read)
-        if len(numbers) != len(layout):
-            raise ValueError(f"LineIndex: {len(layout)} paths but {len(numbers)} lines")
-        if self._LAYOUTS.get(keys) is layout:  # resources made from one template: one copy of equal line numbers too
-            key = (id(layout), numbers.tobytes())
-            shared = self._NUMBERS.get(key)
-            if shared is None and len(self._NUMBERS) < self._MAX_LAYOUTS:
-                self._NUMBERS[key] = numbers
-            numbers = shared if shared is not None else numbers
-        self._values = numbers
+        self._layout = self._layout_of(tuple(paths))
+        self._values = array("I", lines)  # 4 bytes a line (a file of over 4 billion lines is not read)
+        if len(self._values) != len(self._layout):
+            raise ValueError(f"LineIndex: {len(self._layout)} paths but {len(self._values)} lines")
 
     #: equal indexes (one shared layout, one shared number array) are one object (bounded, like the layouts)
     _INDEXES: dict[tuple[int, int], "LineIndex"] = {}
@@ -333,17 +324,25 @@ class LineIndex(_SlotMapping):
     @classmethod
     def shared(cls, paths: Iterable[tuple], lines: Iterable[int]) -> "LineIndex":
         """A LineIndex, or the equal one made before: resources made from one template have equal line
-        indexes, and one read-only object serves them all (48 bytes a kept resource)."""
-        index = cls(paths, lines)
-        numbers = index._values
-        if cls._NUMBERS.get((id(index._layout), numbers.tobytes())) is not numbers:
-            return index  # its layout or numbers are not shared: neither is the index
-        key = (id(index._layout), id(numbers))  # both kept alive by the memos above: the ids are not reused
-        found = cls._INDEXES.get(key)
+        indexes, and one read-only object serves them all (48 bytes a kept resource).  Its line numbers
+        are shared by equal indexes of a shared layout too."""
+        keys = tuple(paths)
+        index = cls(keys, lines)
+        layout, numbers = index._layout, index._values
+        if cls._LAYOUTS.get(keys) is not layout:
+            return index  # its layout is not shared: neither are its numbers nor the index
+        key = (id(layout), numbers.tobytes())
+        memo = cls._NUMBERS.get(key)
+        if memo is None:
+            if len(cls._NUMBERS) >= cls._MAX_LAYOUTS:
+                return index
+            memo = cls._NUMBERS[key] = numbers
+        index._values = memo
+        found = cls._INDEXES.get((id(layout), id(memo)))  # both kept alive by the memos above: the ids are not reused
         if found is not None:
             return found
         if len(cls._INDEXES) < cls._MAX_LAYOUTS:
-            cls._INDEXES[key] = index
+            cls._INDEXES[(id(layout), id(memo))] = index
         return index
 
     def __repr__(self) -> str:
