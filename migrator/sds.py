@@ -308,9 +308,6 @@ class BlockHits:
     log: str = ""
     low: list[str] = field(default_factory=list)  # spire reasons of low-confidence proxies (first few)
 
-    def described(self) -> str:
-        return described(self.proxies, self.count)
-
 
 def described(proxies: list[str], count: int) -> str:
     """The first proxies by name, then how many more: how a finding names the proxies a block breaks."""
