@@ -1303,9 +1303,13 @@ def start_release_search(root: str) -> None:
 def stop_release_searches() -> None:
     """End every search nobody took (the scan is over, or a new one starts with fresh caches)."""
     while _SEARCHES:
-        _, proc = _SEARCHES.popitem()
-        proc.kill()
-        proc.communicate()
+        _end(_SEARCHES.popitem()[1])
+
+
+def _end(proc: subprocess.Popen) -> None:
+    """Kill a search and reap it (no zombie, its pipe closed)."""
+    proc.kill()
+    proc.communicate()
 
 
 def _mentioning_releases(root: str) -> list[tuple[str, str]] | None:
@@ -1321,8 +1325,7 @@ def _mentioning_releases(root: str) -> list[tuple[str, str]] | None:
     try:
         stdout, _ = proc.communicate(timeout=120)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
+        _end(proc)
         return None
     if proc.returncode not in (0, 1):  # 1: no file matches; 128: not a work tree
         return None
