@@ -18,6 +18,7 @@ and a scan reports any it sees (`is_own_temp`), so none lingers unnoticed.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import stat
@@ -137,8 +138,6 @@ def read_text(path) -> tuple[str, str]:
     """
     with open(path, "rb") as fh:
         data = fh.read()
-    import hashlib  # here, not at import: scan never hashes, and hashlib (OpenSSL) is 2.5 ms of its start-up
-
     return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
 
 
@@ -203,8 +202,6 @@ def _existing_stat(path: str) -> os.stat_result | None:
 def _check_fresh(path: str, expected_sha256: str | None) -> None:
     if expected_sha256 is None:
         return
-    import hashlib
-
     try:
         with open(path, "rb") as fh:
             current = hashlib.sha256(fh.read()).hexdigest()
